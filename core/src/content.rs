@@ -235,10 +235,10 @@ fn validate_media(kind: MessageType, media: &MediaRef) -> Result<(), Error> {
     if media.size as usize > MAX_MEDIA_BYTES {
         return Err(Error::TooLarge { message: format!("{field} is larger than {MAX_MEDIA_BYTES} bytes") });
     }
-    if let Some(name) = &media.filename {
-        if name.is_empty() || name.len() > 255 || name.contains(['/', '\\', '\0']) {
-            return Err(Error::invalid(field, "filename must be 1 to 255 characters without path separators"));
-        }
+    if let Some(name) = &media.filename
+        && (name.is_empty() || name.len() > 255 || name.contains(['/', '\\', '\0']))
+    {
+        return Err(Error::invalid(field, "filename must be 1 to 255 characters without path separators"));
     }
     Ok(())
 }

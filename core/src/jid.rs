@@ -159,7 +159,7 @@ impl WaMessageId {
 
     /// The inner id WhatsApp generated (or the gateway derived).
     pub fn inner(&self) -> &str {
-        self.0.splitn(4, '_').nth(2).unwrap_or_default()
+        self.0.split('_').nth(2).unwrap_or_default()
     }
 }
 

@@ -21,10 +21,10 @@ impl PageRequest {
         if limit == 0 || limit > Self::MAX_LIMIT {
             return Err(Error::invalid("limit", format!("must be between 1 and {}", Self::MAX_LIMIT)));
         }
-        if let Some(c) = &cursor {
-            if c.is_empty() || c.len() > 512 || !c.bytes().all(|b| b.is_ascii_graphic()) {
-                return Err(Error::invalid("cursor", "is not a cursor this API returned"));
-            }
+        if let Some(c) = &cursor
+            && (c.is_empty() || c.len() > 512 || !c.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            return Err(Error::invalid("cursor", "is not a cursor this API returned"));
         }
         Ok(Self { limit, cursor })
     }

@@ -122,10 +122,8 @@ impl ApiKeyService {
             return Err(Error::forbidden("requests from this address are not allowed for this key"));
         }
         let stale = key.last_used_at.is_none_or(|t| (now - t).num_seconds() >= TOUCH_INTERVAL_SECS);
-        if stale {
-            if let Err(error) = self.store.touch(&key.id, now).await {
-                tracing::warn!(%error, key_id = %key.id, "could not record key use");
-            }
+        if stale && let Err(error) = self.store.touch(&key.id, now).await {
+            tracing::warn!(%error, key_id = %key.id, "could not record key use");
         }
         Ok(Principal::from_key(&key, source_ip))
     }

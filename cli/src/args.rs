@@ -1,0 +1,114 @@
+//! Command-line arguments. Doc comments are the `--help` text; every flag has an env variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "openwa", version, about = "Self-hostable WhatsApp HTTP API gateway")]
+pub struct Cli {
+    /// Log filter (tracing EnvFilter syntax), e.g. `info` or `openwa_api=debug,info`.
+    #[arg(long, env = "OPENWA_LOG", default_value = "info", global = true)]
+    pub log: String,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the whole gateway in this process on embedded backends (SQLite + files).
+    Up(UpConfig),
+    /// Manage API keys in a data dir (works whether or not the gateway is running).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Inspect sessions in a data dir.
+    #[command(subcommand)]
+    Sessions(SessionsCommand),
+}
+
+/// Where the embedded backends keep their files.
+#[derive(Debug, Clone, Args)]
+pub struct DataDir {
+    /// Data directory (SQLite database, media, secrets, admin.key).
+    #[arg(long = "data-dir", env = "OPENWA_DATA_DIR", default_value = "./.openwa")]
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct UpConfig {
+    #[command(flatten)]
+    pub data_dir: DataDir,
+
+    /// Address the HTTP API listens on.
+    #[arg(long, env = "OPENWA_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Use this admin key instead of generating one (an `owa_…` key, e.g. from
+    /// `openwa keys generate`). It is registered on start if the store does not know it.
+    #[arg(long, env = "OPENWA_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
+
+    /// Requests per minute per API key, unless the key sets its own limit.
+    #[arg(long, env = "OPENWA_RATE_LIMIT_PER_MINUTE", default_value_t = 6000)]
+    pub rate_limit_per_minute: u32,
+
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "OPENWA_BODY_LIMIT_BYTES", default_value_t = 24 * 1024 * 1024)]
+    pub body_limit_bytes: usize,
+
+    /// Trust `X-Forwarded-For` for the client address (only behind a proxy you control).
+    #[arg(long, env = "OPENWA_TRUST_FORWARDED_FOR")]
+    pub trust_forwarded_for: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key; prints the secret once.
+    Create {
+        #[command(flatten)]
+        data_dir: DataDir,
+        /// A name to recognise the key by.
+        #[arg(long)]
+        name: String,
+        /// admin, operator or viewer.
+        #[arg(long, default_value = "operator")]
+        role: String,
+        /// Limit the key to these sessions (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        sessions: Vec<String>,
+        /// Allow the key only from these networks (comma-separated CIDRs).
+        #[arg(long, value_delimiter = ',')]
+        cidrs: Vec<String>,
+        /// Expire the key after this many days.
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+        /// Requests per minute for this key.
+        #[arg(long)]
+        rate_limit_per_minute: Option<u32>,
+    },
+    /// List keys (never their secrets).
+    List {
+        #[command(flatten)]
+        data_dir: DataDir,
+    },
+    /// Revoke a key by id.
+    Revoke {
+        #[command(flatten)]
+        data_dir: DataDir,
+        /// The key id (`key_…`).
+        id: String,
+    },
+    /// Print a fresh random key without storing it (for `OPENWA_ADMIN_KEY`).
+    Generate,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionsCommand {
+    /// List sessions with their status.
+    List {
+        #[command(flatten)]
+        data_dir: DataDir,
+    },
+}

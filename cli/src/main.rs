@@ -1,0 +1,61 @@
+//! The `openwa` binary.
+//!
+//! Layout:
+//! - `args`: the command line (clap derive; every flag also reads an `OPENWA_*` variable)
+//! - `up`: `openwa up`, the all-in-one gateway on embedded backends
+//! - `admin_key`: creates the first admin key (or adopts `OPENWA_ADMIN_KEY`)
+//! - `admin`: `openwa keys …` and `openwa sessions …`, working on the data dir directly
+
+mod admin;
+mod admin_key;
+mod args;
+mod up;
+
+use clap::Parser;
+
+use crate::args::{Cli, Command};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_tracing(&cli.log);
+    match cli.command {
+        Command::Up(config) => up::run(config, shutdown_signal()).await,
+        Command::Keys(cmd) => admin::keys(cmd).await,
+        Command::Sessions(cmd) => admin::sessions(cmd).await,
+    }
+}
+
+fn init_tracing(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+/// Resolves on SIGTERM or ctrl-c.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::warn!(%error, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received");
+}

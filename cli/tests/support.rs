@@ -1,0 +1,87 @@
+//! Spawns the real `openwa` binary for tests and benches.
+
+#![allow(dead_code)] // each test binary uses a different part of this helper
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_openwa");
+
+/// A running `openwa up` and what it printed at start.
+pub struct Gateway {
+    pub child: Child,
+    pub base_url: String,
+    pub banner: Vec<String>,
+    pub data_dir: PathBuf,
+}
+
+impl Gateway {
+    /// Starts `openwa up` on a free loopback port with `data_dir` and extra env.
+    pub fn start(data_dir: &Path, env: &[(&str, &str)]) -> Gateway {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("up")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .env("OPENWA_LOG", std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".into()))
+            .env_remove("OPENWA_ADMIN_KEY")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn openwa");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut banner = Vec::new();
+        let base_url = loop {
+            let line = rx.recv_timeout(Duration::from_secs(60)).expect("openwa printed its address within 60 s");
+            banner.push(line.clone());
+            if let Some(rest) = line.strip_prefix("openwa is listening on ") {
+                break rest.trim().to_owned();
+            }
+        };
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || while rx.recv().is_ok() {});
+        Gateway { child, base_url, banner, data_dir: data_dir.to_owned() }
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().expect("kill -TERM");
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(std::time::Instant::now() < deadline, "openwa did not stop within 15 s of SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs an admin subcommand and returns its stdout (panics on failure).
+pub fn openwa(args: &[&str]) -> String {
+    let out = Command::new(BIN).args(args).env("OPENWA_LOG", "warn").output().expect("run openwa");
+    assert!(out.status.success(), "openwa {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}

@@ -1,0 +1,82 @@
+//! openwa-api: the HTTP API of the openwa gateway as one axum [`Router`], served by `openwa up`
+//! (`axum::serve` with `into_make_service_with_connect_info::<SocketAddr>()`), by the Lambda
+//! main, and by the tests (`tower::ServiceExt::oneshot`).
+//!
+//! Handlers are thin: extract, parse into domain newtypes, call an `openwa-core` service, `?`.
+//! Every error is an [`ApiError`] rendered as one envelope with a stable code; every response
+//! carries `x-request-id`.
+//!
+//! Layout:
+//! - [`state`] — [`AppState`] (backend, services) and [`ApiConfig`]
+//! - [`error`] — [`ApiError`], the code table and the envelope
+//! - [`extract`] — JSON/path/query extractors whose rejections are `ApiError`s
+//! - [`auth`] — key authentication and rate limiting middleware, the `Auth` extractor
+//! - [`middleware`] — request id, tracing span, envelope rendering, panic containment
+//! - [`routes`] — handlers by resource (sessions, messages, media, api-keys, audit, health)
+//! - [`openapi`] — the OpenAPI 3.1 document (`/openapi.json`; Swagger UI at `/docs`)
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod middleware;
+pub mod openapi;
+pub mod routes;
+pub mod state;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use tower_http::catch_panic::CatchPanicLayer;
+use utoipa_swagger_ui::SwaggerUi;
+
+pub use error::{ApiError, ErrorCode};
+pub use state::{ApiConfig, AppState};
+
+use routes::{audit, health, keys, media, messages, sessions};
+
+/// The whole HTTP API.
+pub fn app(state: AppState) -> Router {
+    let v1 = Router::new()
+        .route("/v1/sessions", post(sessions::create).get(sessions::list))
+        .route(
+            "/v1/sessions/{id}",
+            get(sessions::get)
+                .patch(sessions::update)
+                .delete(sessions::delete),
+        )
+        .route("/v1/sessions/{id}/start", post(sessions::start))
+        .route("/v1/sessions/{id}/stop", post(sessions::stop))
+        .route(
+            "/v1/sessions/{id}/messages",
+            post(messages::send).get(messages::list),
+        )
+        .route(
+            "/v1/sessions/{id}/messages/{message_id}",
+            get(messages::get),
+        )
+        .route("/v1/media", post(media::upload))
+        .route("/v1/media/{media_id}", get(media::download))
+        .route("/v1/api-keys", post(keys::create).get(keys::list))
+        .route("/v1/api-keys/{id}", get(keys::get).delete(keys::delete))
+        .route("/v1/api-keys/{id}/revoke", post(keys::revoke))
+        .route("/v1/audit", get(audit::list))
+        // Only matched routes authenticate: an unknown path is a 404, not a 401.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ));
+
+    // The UI only points at our own `/openapi.json` route; it serves no document itself.
+    let docs = SwaggerUi::new("/docs").config(utoipa_swagger_ui::Config::new(["/openapi.json"]));
+
+    Router::new()
+        .route("/health", get(health::health))
+        .route("/openapi.json", get(health::openapi))
+        .merge(v1)
+        .merge(docs)
+        .fallback(middleware::not_found)
+        .layer(DefaultBodyLimit::max(state.config.body_limit_bytes))
+        .layer(CatchPanicLayer::custom(middleware::panic_response))
+        .layer(axum::middleware::from_fn(middleware::observe))
+        .with_state(state)
+}

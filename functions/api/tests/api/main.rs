@@ -1,0 +1,13 @@
+//! In-process API tests: each test gets its own router on a fresh embedded backend
+//! (`helpers::spawn_app`) and talks to it through `tower::ServiceExt::oneshot`.
+
+mod auth;
+mod bad_input;
+mod docs;
+mod helpers;
+mod idempotency;
+mod keys;
+mod media;
+mod messages;
+mod rate_limit;
+mod sessions;
