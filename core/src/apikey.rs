@@ -12,9 +12,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
-use chrono::{DateTime, Utc};
 use crate::error::Error;
 use crate::id::{ApiKeyId, SessionId};
+use chrono::{DateTime, Utc};
 
 const PREFIX: &str = "owa_";
 const RANDOM_LEN: usize = 22;
@@ -38,7 +38,9 @@ impl ApiKeySecret {
     pub fn generate() -> Self {
         use rand::Rng;
         let mut rng = rand::rng();
-        let random: String = (0..RANDOM_LEN).map(|_| BASE62[rng.random_range(0..62)] as char).collect();
+        let random: String = (0..RANDOM_LEN)
+            .map(|_| BASE62[rng.random_range(0..62)] as char)
+            .collect();
         let checksum = checksum(&random);
         Self(SecretString::from(format!("{PREFIX}{random}{checksum}")))
     }
@@ -47,7 +49,9 @@ impl ApiKeySecret {
     pub fn parse(raw: &str) -> Result<Self, Error> {
         let malformed = || Error::Unauthenticated;
         let rest = raw.strip_prefix(PREFIX).ok_or_else(malformed)?;
-        if rest.len() != RANDOM_LEN + CHECKSUM_LEN || !rest.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        if rest.len() != RANDOM_LEN + CHECKSUM_LEN
+            || !rest.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
             return Err(malformed());
         }
         let (random, sum) = rest.split_at(RANDOM_LEN);
@@ -64,7 +68,11 @@ impl ApiKeySecret {
 
     /// The first characters, safe to show and log (`owa_AbCd1234`).
     pub fn display_prefix(&self) -> String {
-        self.0.expose_secret().chars().take(PREFIX.len() + 8).collect()
+        self.0
+            .expose_secret()
+            .chars()
+            .take(PREFIX.len() + 8)
+            .collect()
     }
 
     /// The full secret, for the one response that shows it and for clients.
@@ -99,7 +107,9 @@ pub fn hashes_equal(a: &str, b: &str) -> bool {
 }
 
 /// What a key may do. Each role includes the ones below it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Read sessions, messages and chats.
@@ -200,8 +210,19 @@ mod tests {
 
     #[test]
     fn malformed_secrets_are_unauthenticated() {
-        for raw in ["", "owa_", "Bearer owa_x", "sk_live_abc", &"owa_".repeat(8), "owa_ääääääääääääääääääääääääääää"] {
-            assert_eq!(ApiKeySecret::parse(raw).unwrap_err(), Error::Unauthenticated, "{raw}");
+        for raw in [
+            "",
+            "owa_",
+            "Bearer owa_x",
+            "sk_live_abc",
+            &"owa_".repeat(8),
+            "owa_ääääääääääääääääääääääääääää",
+        ] {
+            assert_eq!(
+                ApiKeySecret::parse(raw).unwrap_err(),
+                Error::Unauthenticated,
+                "{raw}"
+            );
         }
     }
 

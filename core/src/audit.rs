@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::Principal;
-use chrono::{DateTime, Utc};
 use crate::id::{ApiKeyId, AuditId, SessionId};
+use chrono::{DateTime, Utc};
 
 /// One audited action.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -63,8 +63,14 @@ pub struct AuditFilter {
 impl AuditFilter {
     pub fn matches(&self, e: &AuditEntry) -> bool {
         self.action.as_ref().is_none_or(|a| &e.action == a)
-            && self.key_id.as_ref().is_none_or(|k| e.key_id.as_ref() == Some(k))
-            && self.session_id.as_ref().is_none_or(|s| e.session_id.as_ref() == Some(s))
+            && self
+                .key_id
+                .as_ref()
+                .is_none_or(|k| e.key_id.as_ref() == Some(k))
+            && self
+                .session_id
+                .as_ref()
+                .is_none_or(|s| e.session_id.as_ref() == Some(s))
             && self.since.is_none_or(|t| e.at >= t)
             && self.until.is_none_or(|t| e.at < t)
     }

@@ -35,18 +35,29 @@ impl Principal {
         if self.role >= needed {
             Ok(())
         } else {
-            Err(Error::forbidden(format!("this action needs the {} role", needed.as_str())))
+            Err(Error::forbidden(format!(
+                "this action needs the {} role",
+                needed.as_str()
+            )))
         }
     }
 
     pub fn can_see(&self, session: &SessionId) -> bool {
-        self.allowed_sessions.as_ref().is_none_or(|allowed| allowed.contains(session))
+        self.allowed_sessions
+            .as_ref()
+            .is_none_or(|allowed| allowed.contains(session))
     }
 
     /// Fails with `NotFound` (not `Forbidden`) for sessions outside the key's list, so a key
     /// cannot probe which sessions exist.
     pub fn check_session(&self, session: &SessionId) -> Result<(), Error> {
-        if self.can_see(session) { Ok(()) } else { Err(Error::NotFound { resource: "session" }) }
+        if self.can_see(session) {
+            Ok(())
+        } else {
+            Err(Error::NotFound {
+                resource: "session",
+            })
+        }
     }
 }
 
@@ -59,7 +70,8 @@ mod tests {
             key_id: ApiKeyId::generate(),
             key_name: "t".into(),
             role,
-            allowed_sessions: sessions.map(|s| s.iter().map(|x| SessionId::parse(x).unwrap()).collect()),
+            allowed_sessions: sessions
+                .map(|s| s.iter().map(|x| SessionId::parse(x).unwrap()).collect()),
             rate_limit_per_minute: None,
             source_ip: None,
         }
@@ -70,13 +82,21 @@ mod tests {
         let op = principal(Role::Operator, None);
         assert!(op.require(Role::Viewer).is_ok());
         assert!(op.require(Role::Operator).is_ok());
-        assert!(matches!(op.require(Role::Admin), Err(Error::Forbidden { .. })));
+        assert!(matches!(
+            op.require(Role::Admin),
+            Err(Error::Forbidden { .. })
+        ));
     }
 
     #[test]
     fn a_key_limited_to_one_session_gets_not_found_for_others() {
         let p = principal(Role::Admin, Some(&["a"]));
         assert!(p.check_session(&SessionId::parse("a").unwrap()).is_ok());
-        assert_eq!(p.check_session(&SessionId::parse("b").unwrap()), Err(Error::NotFound { resource: "session" }));
+        assert_eq!(
+            p.check_session(&SessionId::parse("b").unwrap()),
+            Err(Error::NotFound {
+                resource: "session"
+            })
+        );
     }
 }

@@ -57,7 +57,10 @@ impl MessageType {
     }
 
     pub fn is_media(self) -> bool {
-        matches!(self, Self::Image | Self::Video | Self::Audio | Self::Voice | Self::Document | Self::Sticker)
+        matches!(
+            self,
+            Self::Image | Self::Video | Self::Audio | Self::Voice | Self::Document | Self::Sticker
+        )
     }
 }
 
@@ -85,17 +88,50 @@ pub struct ContactCard {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Content {
-    Text { body: String, #[serde(default)] link_preview: bool },
-    Image { media: MediaRef, caption: Option<String> },
-    Video { media: MediaRef, caption: Option<String> },
-    Audio { media: MediaRef },
-    Voice { media: MediaRef },
-    Document { media: MediaRef, caption: Option<String> },
-    Sticker { media: MediaRef },
-    Location { latitude: f64, longitude: f64, name: Option<String>, address: Option<String> },
-    Contact { contacts: Vec<ContactCard> },
-    Poll { name: String, options: Vec<String>, selectable_count: u32 },
-    Reaction { message_id: WaMessageId, emoji: String },
+    Text {
+        body: String,
+        #[serde(default)]
+        link_preview: bool,
+    },
+    Image {
+        media: MediaRef,
+        caption: Option<String>,
+    },
+    Video {
+        media: MediaRef,
+        caption: Option<String>,
+    },
+    Audio {
+        media: MediaRef,
+    },
+    Voice {
+        media: MediaRef,
+    },
+    Document {
+        media: MediaRef,
+        caption: Option<String>,
+    },
+    Sticker {
+        media: MediaRef,
+    },
+    Location {
+        latitude: f64,
+        longitude: f64,
+        name: Option<String>,
+        address: Option<String>,
+    },
+    Contact {
+        contacts: Vec<ContactCard>,
+    },
+    Poll {
+        name: String,
+        options: Vec<String>,
+        selectable_count: u32,
+    },
+    Reaction {
+        message_id: WaMessageId,
+        emoji: String,
+    },
 }
 
 impl Eq for Content {}
@@ -121,7 +157,9 @@ impl Content {
     pub fn text(&self) -> Option<&str> {
         match self {
             Self::Text { body, .. } => Some(body),
-            Self::Image { caption, .. } | Self::Video { caption, .. } | Self::Document { caption, .. } => caption.as_deref(),
+            Self::Image { caption, .. }
+            | Self::Video { caption, .. }
+            | Self::Document { caption, .. } => caption.as_deref(),
             Self::Poll { name, .. } => Some(name),
             _ => None,
         }
@@ -143,19 +181,38 @@ impl Content {
     pub fn validate(&self) -> Result<(), Error> {
         match self {
             Self::Text { body, .. } => validate_text("text.body", body, MAX_TEXT_CHARS),
-            Self::Image { media, caption } | Self::Video { media, caption } | Self::Document { media, caption } => {
+            Self::Image { media, caption }
+            | Self::Video { media, caption }
+            | Self::Document { media, caption } => {
                 if let Some(c) = caption {
-                    validate_text(&format!("{}.caption", self.kind().as_str()), c, MAX_CAPTION_CHARS)?;
+                    validate_text(
+                        &format!("{}.caption", self.kind().as_str()),
+                        c,
+                        MAX_CAPTION_CHARS,
+                    )?;
                 }
                 validate_media(self.kind(), media)
             }
-            Self::Audio { media } | Self::Voice { media } | Self::Sticker { media } => validate_media(self.kind(), media),
-            Self::Location { latitude, longitude, name, address } => {
+            Self::Audio { media } | Self::Voice { media } | Self::Sticker { media } => {
+                validate_media(self.kind(), media)
+            }
+            Self::Location {
+                latitude,
+                longitude,
+                name,
+                address,
+            } => {
                 if !(-90.0..=90.0).contains(latitude) || latitude.is_nan() {
-                    return Err(Error::invalid("location.latitude", "must be between -90 and 90"));
+                    return Err(Error::invalid(
+                        "location.latitude",
+                        "must be between -90 and 90",
+                    ));
                 }
                 if !(-180.0..=180.0).contains(longitude) || longitude.is_nan() {
-                    return Err(Error::invalid("location.longitude", "must be between -180 and 180"));
+                    return Err(Error::invalid(
+                        "location.longitude",
+                        "must be between -180 and 180",
+                    ));
                 }
                 for (field, v) in [("location.name", name), ("location.address", address)] {
                     if let Some(v) = v {
@@ -170,12 +227,17 @@ impl Content {
                 }
                 for (i, c) in contacts.iter().enumerate() {
                     validate_text(&format!("contact.contacts[{i}].name"), &c.name, 256)?;
-                    crate::jid::ChatId::from_phone(&c.phone)
-                        .map_err(|e| Error::invalid(format!("contact.contacts[{i}].phone"), e.to_string()))?;
+                    crate::jid::ChatId::from_phone(&c.phone).map_err(|e| {
+                        Error::invalid(format!("contact.contacts[{i}].phone"), e.to_string())
+                    })?;
                 }
                 Ok(())
             }
-            Self::Poll { name, options, selectable_count } => {
+            Self::Poll {
+                name,
+                options,
+                selectable_count,
+            } => {
                 validate_text("poll.name", name, 255)?;
                 if options.len() < 2 || options.len() > 12 {
                     return Err(Error::invalid("poll.options", "a poll has 2 to 12 options"));
@@ -188,14 +250,24 @@ impl Content {
                     return Err(Error::invalid("poll.options", "options must be distinct"));
                 }
                 if *selectable_count == 0 || *selectable_count as usize > options.len() {
-                    return Err(Error::invalid("poll.selectable_count", "must be between 1 and the number of options"));
+                    return Err(Error::invalid(
+                        "poll.selectable_count",
+                        "must be between 1 and the number of options",
+                    ));
                 }
                 Ok(())
             }
             Self::Reaction { emoji, .. } => {
                 // Empty removes a reaction; otherwise one emoji (which may be several code points).
-                if emoji.chars().count() > 16 || emoji.chars().any(|c| c.is_ascii_alphanumeric() || c.is_control()) {
-                    return Err(Error::invalid("reaction.emoji", "must be a single emoji, or empty to remove"));
+                if emoji.chars().count() > 16
+                    || emoji
+                        .chars()
+                        .any(|c| c.is_ascii_alphanumeric() || c.is_control())
+                {
+                    return Err(Error::invalid(
+                        "reaction.emoji",
+                        "must be a single emoji, or empty to remove",
+                    ));
                 }
                 Ok(())
             }
@@ -209,7 +281,10 @@ fn validate_text(field: &str, value: &str, max_chars: usize) -> Result<(), Error
     }
     let chars = value.chars().count();
     if chars > max_chars {
-        return Err(Error::invalid(field, format!("is {chars} characters; the limit is {max_chars}")));
+        return Err(Error::invalid(
+            field,
+            format!("is {chars} characters; the limit is {max_chars}"),
+        ));
     }
     Ok(())
 }
@@ -227,18 +302,26 @@ fn validate_media(kind: MessageType, media: &MediaRef) -> Result<(), Error> {
         _ => false,
     };
     if !ok {
-        return Err(Error::invalid(field, format!("mimetype {mime:?} cannot be sent as {}", kind.as_str())));
+        return Err(Error::invalid(
+            field,
+            format!("mimetype {mime:?} cannot be sent as {}", kind.as_str()),
+        ));
     }
     if media.size == 0 {
         return Err(Error::invalid(field, "is empty"));
     }
     if media.size as usize > MAX_MEDIA_BYTES {
-        return Err(Error::TooLarge { message: format!("{field} is larger than {MAX_MEDIA_BYTES} bytes") });
+        return Err(Error::TooLarge {
+            message: format!("{field} is larger than {MAX_MEDIA_BYTES} bytes"),
+        });
     }
     if let Some(name) = &media.filename
         && (name.is_empty() || name.len() > 255 || name.contains(['/', '\\', '\0']))
     {
-        return Err(Error::invalid(field, "filename must be 1 to 255 characters without path separators"));
+        return Err(Error::invalid(
+            field,
+            "filename must be 1 to 255 characters without path separators",
+        ));
     }
     Ok(())
 }
@@ -248,30 +331,76 @@ mod tests {
     use super::*;
 
     fn media(mimetype: &str, size: u64) -> MediaRef {
-        MediaRef { media_id: MediaId::generate(), mimetype: mimetype.into(), filename: None, size, sha256: "00".into() }
+        MediaRef {
+            media_id: MediaId::generate(),
+            mimetype: mimetype.into(),
+            filename: None,
+            size,
+            sha256: "00".into(),
+        }
     }
 
     #[test]
     fn text_over_4096_characters_is_refused_and_4096_is_fine() {
-        let ok = Content::Text { body: "é".repeat(MAX_TEXT_CHARS), link_preview: false };
+        let ok = Content::Text {
+            body: "é".repeat(MAX_TEXT_CHARS),
+            link_preview: false,
+        };
         assert!(ok.validate().is_ok());
-        let long = Content::Text { body: "a".repeat(MAX_TEXT_CHARS + 1), link_preview: false };
-        assert!(matches!(long.validate(), Err(Error::Invalid { field, .. }) if field == "text.body"));
-        let blank = Content::Text { body: "  ".into(), link_preview: false };
+        let long = Content::Text {
+            body: "a".repeat(MAX_TEXT_CHARS + 1),
+            link_preview: false,
+        };
+        assert!(
+            matches!(long.validate(), Err(Error::Invalid { field, .. }) if field == "text.body")
+        );
+        let blank = Content::Text {
+            body: "  ".into(),
+            link_preview: false,
+        };
         assert!(blank.validate().is_err());
     }
 
     #[test]
     fn media_of_the_wrong_mimetype_is_refused() {
-        assert!(Content::Image { media: media("image/png", 10), caption: None }.validate().is_ok());
-        assert!(Content::Image { media: media("video/mp4", 10), caption: None }.validate().is_err());
-        assert!(Content::Sticker { media: media("image/png", 10) }.validate().is_err());
-        assert!(Content::Voice { media: media("audio/ogg", 10) }.validate().is_ok());
+        assert!(
+            Content::Image {
+                media: media("image/png", 10),
+                caption: None
+            }
+            .validate()
+            .is_ok()
+        );
+        assert!(
+            Content::Image {
+                media: media("video/mp4", 10),
+                caption: None
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            Content::Sticker {
+                media: media("image/png", 10)
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            Content::Voice {
+                media: media("audio/ogg", 10)
+            }
+            .validate()
+            .is_ok()
+        );
     }
 
     #[test]
     fn oversized_media_is_too_large_not_invalid() {
-        let big = Content::Video { media: media("video/mp4", MAX_MEDIA_BYTES as u64 + 1), caption: None };
+        let big = Content::Video {
+            media: media("video/mp4", MAX_MEDIA_BYTES as u64 + 1),
+            caption: None,
+        };
         assert!(matches!(big.validate(), Err(Error::TooLarge { .. })));
     }
 
@@ -290,7 +419,12 @@ mod tests {
 
     #[test]
     fn locations_outside_the_globe_are_refused() {
-        let loc = |lat, lng| Content::Location { latitude: lat, longitude: lng, name: None, address: None };
+        let loc = |lat, lng| Content::Location {
+            latitude: lat,
+            longitude: lng,
+            name: None,
+            address: None,
+        };
         assert!(loc(52.5, 13.4).validate().is_ok());
         assert!(loc(91.0, 0.0).validate().is_err());
         assert!(loc(0.0, f64::NAN).validate().is_err());
@@ -298,7 +432,13 @@ mod tests {
 
     #[test]
     fn stored_content_is_internally_tagged() {
-        let c = Content::Text { body: "hi".into(), link_preview: false };
-        assert_eq!(serde_json::to_value(&c).unwrap(), serde_json::json!({"type": "text", "body": "hi", "link_preview": false}));
+        let c = Content::Text {
+            body: "hi".into(),
+            link_preview: false,
+        };
+        assert_eq!(
+            serde_json::to_value(&c).unwrap(),
+            serde_json::json!({"type": "text", "body": "hi", "link_preview": false})
+        );
     }
 }

@@ -55,23 +55,34 @@ pub enum Error {
 
 impl Error {
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::Invalid { field: field.into(), message: message.into() }
+        Self::Invalid {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 
     pub fn conflict(message: impl Into<String>) -> Self {
-        Self::Conflict { message: message.into() }
+        Self::Conflict {
+            message: message.into(),
+        }
     }
 
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::Forbidden { message: message.into() }
+        Self::Forbidden {
+            message: message.into(),
+        }
     }
 
     pub fn unavailable(message: impl Into<String>) -> Self {
-        Self::Unavailable { message: message.into() }
+        Self::Unavailable {
+            message: message.into(),
+        }
     }
 
     pub fn unexpected(message: impl Into<String>) -> Self {
-        Self::Unexpected { message: message.into() }
+        Self::Unexpected {
+            message: message.into(),
+        }
     }
 
     /// Whether retrying the same operation later may succeed.
@@ -82,9 +93,10 @@ impl Error {
     /// Prefixes the field of an `Invalid` error, e.g. `text.body` inside `content`.
     pub fn within(self, parent: &str) -> Self {
         match self {
-            Self::Invalid { field, message } => {
-                Self::Invalid { field: format!("{parent}.{field}"), message }
-            }
+            Self::Invalid { field, message } => Self::Invalid {
+                field: format!("{parent}.{field}"),
+                message,
+            },
             other => other,
         }
     }

@@ -5,12 +5,14 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use chrono::{DateTime, Utc};
 use crate::error::Error;
 use crate::id::{EventId, SessionId};
+use chrono::{DateTime, Utc};
 
 /// Dotted event types.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 pub enum EventType {
     #[serde(rename = "session.status")]
     SessionStatus,
@@ -111,8 +113,20 @@ pub struct Event {
 }
 
 impl Event {
-    pub fn new(kind: EventType, session_id: Option<SessionId>, occurred_at: DateTime<Utc>, data: serde_json::Value) -> Self {
-        Self { id: EventId::generate(), kind, session_id, occurred_at, data, metadata: BTreeMap::new() }
+    pub fn new(
+        kind: EventType,
+        session_id: Option<SessionId>,
+        occurred_at: DateTime<Utc>,
+        data: serde_json::Value,
+    ) -> Self {
+        Self {
+            id: EventId::generate(),
+            kind,
+            session_id,
+            occurred_at,
+            data,
+            metadata: BTreeMap::new(),
+        }
     }
 }
 

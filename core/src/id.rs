@@ -35,13 +35,18 @@ macro_rules! string_newtype {
         }
 
         impl ::serde::Serialize for $name {
-            fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+            fn serialize<S: ::serde::Serializer>(
+                &self,
+                s: S,
+            ) -> ::std::result::Result<S::Ok, S::Error> {
                 s.serialize_str(&self.0)
             }
         }
 
         impl<'de> ::serde::Deserialize<'de> for $name {
-            fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+            fn deserialize<D: ::serde::Deserializer<'de>>(
+                d: D,
+            ) -> ::std::result::Result<Self, D::Error> {
                 let raw = <String as ::serde::Deserialize>::deserialize(d)?;
                 Self::parse(&raw).map_err(serde::de::Error::custom)
             }
@@ -139,7 +144,10 @@ impl SessionId {
         if raw.is_empty() || raw.len() > Self::MAX_LEN {
             return Err(Error::invalid("session_id", "must be 1 to 64 characters"));
         }
-        if !raw.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+        if !raw
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
             return Err(Error::invalid(
                 "session_id",
                 "may contain only lower-case letters, digits and '-'",
@@ -149,7 +157,10 @@ impl SessionId {
     }
 }
 
-string_newtype!(SessionId, "Session id: a slug of lower-case letters, digits and '-', 1 to 64 characters.");
+string_newtype!(
+    SessionId,
+    "Session id: a slug of lower-case letters, digits and '-', 1 to 64 characters."
+);
 
 #[cfg(test)]
 mod tests {

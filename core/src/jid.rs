@@ -44,16 +44,24 @@ impl ChatId {
             "g.us" => {
                 let valid = !user.is_empty()
                     && user.len() <= 40
-                    && user.split('-').all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()))
+                    && user
+                        .split('-')
+                        .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()))
                     && user.split('-').count() <= 2;
                 if !valid {
-                    return Err(Error::invalid("chat_id", "a group id is digits, optionally `<creator>-<timestamp>`, then @g.us"));
+                    return Err(Error::invalid(
+                        "chat_id",
+                        "a group id is digits, optionally `<creator>-<timestamp>`, then @g.us",
+                    ));
                 }
                 Ok(Self(raw.to_owned()))
             }
             "lid" | "newsletter" => {
                 if user.is_empty() || user.len() > 32 || !user.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err(Error::invalid("chat_id", format!("a @{server} id is 1 to 32 digits")));
+                    return Err(Error::invalid(
+                        "chat_id",
+                        format!("a @{server} id is 1 to 32 digits"),
+                    ));
                 }
                 Ok(Self(raw.to_owned()))
             }
@@ -99,19 +107,33 @@ fn phone_digits(raw: &str) -> Result<String, Error> {
             '0'..='9' => digits.push(c),
             '+' if i == 0 => {}
             ' ' | '-' | '.' | '(' | ')' => {}
-            _ => return Err(Error::invalid("chat_id", format!("unexpected character {c:?} in a phone number"))),
+            _ => {
+                return Err(Error::invalid(
+                    "chat_id",
+                    format!("unexpected character {c:?} in a phone number"),
+                ));
+            }
         }
     }
     if !PHONE_DIGITS.contains(&digits.len()) {
-        return Err(Error::invalid("chat_id", "a phone number has 7 to 15 digits including the country code"));
+        return Err(Error::invalid(
+            "chat_id",
+            "a phone number has 7 to 15 digits including the country code",
+        ));
     }
     if digits.starts_with('0') {
-        return Err(Error::invalid("chat_id", "write the number in international form, without a leading 0"));
+        return Err(Error::invalid(
+            "chat_id",
+            "write the number in international form, without a leading 0",
+        ));
     }
     Ok(digits)
 }
 
-string_newtype!(ChatId, "Chat id (JID): `<digits>@c.us`, `<id>@g.us`, `<digits>@lid`, `<digits>@newsletter` or `status@broadcast`. Phone numbers are accepted and normalised.");
+string_newtype!(
+    ChatId,
+    "Chat id (JID): `<digits>@c.us`, `<id>@g.us`, `<digits>@lid`, `<digits>@newsletter` or `status@broadcast`. Phone numbers are accepted and normalised."
+);
 
 /// A serialized WhatsApp message id: `<fromMe>_<remote chat>_<inner id>[_<participant>]`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -119,7 +141,12 @@ pub struct WaMessageId(String);
 
 impl WaMessageId {
     pub fn parse(raw: &str) -> Result<Self, Error> {
-        let bad = || Error::invalid("wa_message_id", "expected `<true|false>_<chat id>_<id>[_<participant>]`");
+        let bad = || {
+            Error::invalid(
+                "wa_message_id",
+                "expected `<true|false>_<chat id>_<id>[_<participant>]`",
+            )
+        };
         let mut parts = raw.splitn(4, '_');
         let from_me = parts.next().ok_or_else(bad)?;
         if from_me != "true" && from_me != "false" {
@@ -131,7 +158,10 @@ impl WaMessageId {
             return Err(bad());
         }
         let inner = parts.next().ok_or_else(bad)?;
-        if inner.is_empty() || inner.len() > 128 || !inner.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        if inner.is_empty()
+            || inner.len() > 128
+            || !inner.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
             return Err(bad());
         }
         if let Some(participant) = parts.next() {
@@ -163,7 +193,10 @@ impl WaMessageId {
     }
 }
 
-string_newtype!(WaMessageId, "WhatsApp message id: `<fromMe>_<chat id>_<id>[_<participant>]`.");
+string_newtype!(
+    WaMessageId,
+    "WhatsApp message id: `<fromMe>_<chat id>_<id>[_<participant>]`."
+);
 
 #[cfg(test)]
 mod tests {
@@ -171,32 +204,79 @@ mod tests {
 
     #[test]
     fn phone_numbers_in_common_notations_normalise_to_c_us() {
-        for raw in ["+1 (555) 010-9999", "15550109999", "1.555.010.9999", "15550109999@s.whatsapp.net", "15550109999@c.us"] {
-            assert_eq!(ChatId::parse(raw).unwrap().as_str(), "15550109999@c.us", "{raw}");
+        for raw in [
+            "+1 (555) 010-9999",
+            "15550109999",
+            "1.555.010.9999",
+            "15550109999@s.whatsapp.net",
+            "15550109999@c.us",
+        ] {
+            assert_eq!(
+                ChatId::parse(raw).unwrap().as_str(),
+                "15550109999@c.us",
+                "{raw}"
+            );
         }
     }
 
     #[test]
     fn bad_phone_numbers_are_refused_with_a_reason() {
-        for raw in ["", "+", "12345", "1234567890123456", "0049301234567", "+1 555 CALL NOW", "1+5550109999"] {
+        for raw in [
+            "",
+            "+",
+            "12345",
+            "1234567890123456",
+            "0049301234567",
+            "+1 555 CALL NOW",
+            "1+5550109999",
+        ] {
             let err = ChatId::parse(raw).unwrap_err();
-            assert!(matches!(err, Error::Invalid { ref field, .. } if field == "chat_id"), "{raw}: {err:?}");
+            assert!(
+                matches!(err, Error::Invalid { ref field, .. } if field == "chat_id"),
+                "{raw}: {err:?}"
+            );
         }
     }
 
     #[test]
     fn every_chat_kind_parses() {
-        assert_eq!(ChatId::parse("120363025246125486@g.us").unwrap().kind(), ChatKind::Group);
-        assert_eq!(ChatId::parse("15550109999-1493924093@g.us").unwrap().kind(), ChatKind::Group);
-        assert_eq!(ChatId::parse("123456789012345@lid").unwrap().kind(), ChatKind::Lid);
-        assert_eq!(ChatId::parse("120363144038483540@newsletter").unwrap().kind(), ChatKind::Newsletter);
-        assert_eq!(ChatId::parse("status@broadcast").unwrap().kind(), ChatKind::Status);
+        assert_eq!(
+            ChatId::parse("120363025246125486@g.us").unwrap().kind(),
+            ChatKind::Group
+        );
+        assert_eq!(
+            ChatId::parse("15550109999-1493924093@g.us").unwrap().kind(),
+            ChatKind::Group
+        );
+        assert_eq!(
+            ChatId::parse("123456789012345@lid").unwrap().kind(),
+            ChatKind::Lid
+        );
+        assert_eq!(
+            ChatId::parse("120363144038483540@newsletter")
+                .unwrap()
+                .kind(),
+            ChatKind::Newsletter
+        );
+        assert_eq!(
+            ChatId::parse("status@broadcast").unwrap().kind(),
+            ChatKind::Status
+        );
         assert_eq!(ChatId::parse("15550109999").unwrap().kind(), ChatKind::User);
     }
 
     #[test]
     fn malformed_chat_ids_are_refused() {
-        for raw in ["abc@g.us", "@g.us", "1-2-3@g.us", "12@lid@lid", "x@lid", "foo@broadcast", "1555@example.com", "15550109999@"] {
+        for raw in [
+            "abc@g.us",
+            "@g.us",
+            "1-2-3@g.us",
+            "12@lid@lid",
+            "x@lid",
+            "foo@broadcast",
+            "1555@example.com",
+            "15550109999@",
+        ] {
             assert!(ChatId::parse(raw).is_err(), "{raw}");
         }
     }
@@ -207,10 +287,18 @@ mod tests {
         assert!(id.from_me());
         assert_eq!(id.remote().as_str(), "15550109999@c.us");
         assert_eq!(id.inner(), "3EB0C0FFEE");
-        let grp = WaMessageId::parse("false_120363025246125486@g.us_ABCDEF_15550109999@c.us").unwrap();
+        let grp =
+            WaMessageId::parse("false_120363025246125486@g.us_ABCDEF_15550109999@c.us").unwrap();
         assert!(!grp.from_me());
         assert_eq!(grp.remote().kind(), ChatKind::Group);
-        for bad in ["", "maybe_15550109999@c.us_ABC", "true_15550109999_ABC", "true_15550109999@c.us_", "true_15550109999@c.us_AB-C", "true_1@g.us_ABC_notajid"] {
+        for bad in [
+            "",
+            "maybe_15550109999@c.us_ABC",
+            "true_15550109999_ABC",
+            "true_15550109999@c.us_",
+            "true_15550109999@c.us_AB-C",
+            "true_1@g.us_ABC_notajid",
+        ] {
             assert!(WaMessageId::parse(bad).is_err(), "{bad}");
         }
     }

@@ -3,11 +3,11 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use chrono::{DateTime, Utc};
 use crate::content::{Content, MessageType};
 use crate::error::Error;
 use crate::id::{MessageId, SessionId};
 use crate::jid::{ChatId, WaMessageId};
+use chrono::{DateTime, Utc};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -27,7 +27,9 @@ impl Direction {
 
 /// Delivery status. Outbound messages move forward through this order and never back
 /// (an ack for "delivered" that arrives after "read" is ignored); `failed` is terminal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageStatus {
     Queued,
@@ -152,8 +154,13 @@ impl SendCommand {
         if self.mentions.len() > Self::MAX_MENTIONS {
             return Err(Error::invalid("mentions", "at most 256 mentions"));
         }
-        if self.content.kind() == MessageType::Reaction && (self.reply_to.is_some() || !self.mentions.is_empty()) {
-            return Err(Error::invalid("reply_to", "a reaction cannot reply or mention"));
+        if self.content.kind() == MessageType::Reaction
+            && (self.reply_to.is_some() || !self.mentions.is_empty())
+        {
+            return Err(Error::invalid(
+                "reply_to",
+                "a reaction cannot reply or mention",
+            ));
         }
         Ok(())
     }
@@ -166,7 +173,10 @@ pub struct IdempotencyKey(String);
 impl IdempotencyKey {
     pub fn parse(raw: &str) -> Result<Self, Error> {
         if raw.is_empty() || raw.len() > 255 || !raw.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(Error::invalid("Idempotency-Key", "must be 1 to 255 visible ASCII characters"));
+            return Err(Error::invalid(
+                "Idempotency-Key",
+                "must be 1 to 255 visible ASCII characters",
+            ));
         }
         Ok(Self(raw.to_owned()))
     }

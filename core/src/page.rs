@@ -19,19 +19,28 @@ impl PageRequest {
     pub fn parse(limit: Option<u32>, cursor: Option<String>) -> Result<Self, Error> {
         let limit = limit.unwrap_or(Self::DEFAULT_LIMIT);
         if limit == 0 || limit > Self::MAX_LIMIT {
-            return Err(Error::invalid("limit", format!("must be between 1 and {}", Self::MAX_LIMIT)));
+            return Err(Error::invalid(
+                "limit",
+                format!("must be between 1 and {}", Self::MAX_LIMIT),
+            ));
         }
         if let Some(c) = &cursor
             && (c.is_empty() || c.len() > 512 || !c.bytes().all(|b| b.is_ascii_graphic()))
         {
-            return Err(Error::invalid("cursor", "is not a cursor this API returned"));
+            return Err(Error::invalid(
+                "cursor",
+                "is not a cursor this API returned",
+            ));
         }
         Ok(Self { limit, cursor })
     }
 
     /// The first page with the given size (clamped into range).
     pub fn first(limit: u32) -> Self {
-        Self { limit: limit.clamp(1, Self::MAX_LIMIT), cursor: None }
+        Self {
+            limit: limit.clamp(1, Self::MAX_LIMIT),
+            cursor: None,
+        }
     }
 
     pub fn limit(&self) -> u32 {
@@ -58,7 +67,10 @@ pub struct Page<T> {
 
 impl<T> Page<T> {
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
-        Page { items: self.items.into_iter().map(f).collect(), next_cursor: self.next_cursor }
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            next_cursor: self.next_cursor,
+        }
     }
 }
 

@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use chrono::{DateTime, Utc};
 use crate::error::Error;
 use crate::id::SessionId;
 use crate::jid::ChatId;
+use chrono::{DateTime, Utc};
 
 /// Where the WhatsApp connection is, as last reported by a runner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -143,16 +143,30 @@ pub struct Pacing {
 
 impl Default for Pacing {
     fn default() -> Self {
-        Self { enabled: false, per_minute: 30, burst: 5, jitter_ms: 1500, min_recipient_gap_ms: 3000, daily_cap: None }
+        Self {
+            enabled: false,
+            per_minute: 30,
+            burst: 5,
+            jitter_ms: 1500,
+            min_recipient_gap_ms: 3000,
+            daily_cap: None,
+        }
     }
 }
 
 impl Pacing {
     pub fn validate(&self) -> Result<(), Error> {
         if self.enabled && (self.per_minute == 0 || self.burst == 0) {
-            return Err(Error::invalid("config.pacing", "per_minute and burst must be at least 1 when pacing is enabled"));
+            return Err(Error::invalid(
+                "config.pacing",
+                "per_minute and burst must be at least 1 when pacing is enabled",
+            ));
         }
-        if self.per_minute > 6000 || self.burst > 1000 || self.jitter_ms > 60_000 || self.min_recipient_gap_ms > 3_600_000 {
+        if self.per_minute > 6000
+            || self.burst > 1000
+            || self.jitter_ms > 60_000
+            || self.min_recipient_gap_ms > 3_600_000
+        {
             return Err(Error::invalid("config.pacing", "a value is out of range"));
         }
         Ok(())
@@ -180,9 +194,14 @@ impl SessionConfig {
     pub fn validate(&self) -> Result<(), Error> {
         self.pacing.validate()?;
         if let Some(proxy) = &self.proxy {
-            let scheme_ok = ["http://", "https://", "socks5://", "socks4://"].iter().any(|s| proxy.starts_with(s));
+            let scheme_ok = ["http://", "https://", "socks5://", "socks4://"]
+                .iter()
+                .any(|s| proxy.starts_with(s));
             if !scheme_ok || proxy.len() > 512 || proxy.contains(char::is_whitespace) {
-                return Err(Error::invalid("config.proxy", "expected an http(s):// or socks4/5:// URL"));
+                return Err(Error::invalid(
+                    "config.proxy",
+                    "expected an http(s):// or socks4/5:// URL",
+                ));
             }
         }
         if self.metadata.len() > Self::MAX_METADATA_ENTRIES {
@@ -190,7 +209,10 @@ impl SessionConfig {
         }
         for (k, v) in &self.metadata {
             if k.is_empty() || k.len() > 64 || v.len() > 512 {
-                return Err(Error::invalid("config.metadata", "keys are 1 to 64 characters, values at most 512"));
+                return Err(Error::invalid(
+                    "config.metadata",
+                    "keys are 1 to 64 characters, values at most 512",
+                ));
             }
         }
         Ok(())
@@ -220,7 +242,12 @@ pub struct Session {
 impl Session {
     pub const MAX_NAME_LEN: usize = 128;
 
-    pub fn new(id: SessionId, name: Option<String>, config: SessionConfig, now: DateTime<Utc>) -> Result<Self, Error> {
+    pub fn new(
+        id: SessionId,
+        name: Option<String>,
+        config: SessionConfig,
+        now: DateTime<Utc>,
+    ) -> Result<Self, Error> {
         validate_name(name.as_deref())?;
         config.validate()?;
         Ok(Self {
@@ -243,11 +270,28 @@ impl Session {
 
 pub fn validate_name(name: Option<&str>) -> Result<(), Error> {
     match name {
-        Some(n) if n.trim().is_empty() || n.chars().count() > Session::MAX_NAME_LEN || n.chars().any(char::is_control) => {
-            Err(Error::invalid("name", "must be 1 to 128 printable characters"))
+        Some(n)
+            if n.trim().is_empty()
+                || n.chars().count() > Session::MAX_NAME_LEN
+                || n.chars().any(char::is_control) =>
+        {
+            Err(Error::invalid(
+                "name",
+                "must be 1 to 128 printable characters",
+            ))
         }
         _ => Ok(()),
     }
+}
+
+/// A command for the runner that holds the session, sent through the session's control queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum SessionCommand {
+    /// Link by phone number: ask WhatsApp for a pairing code for this phone.
+    RequestPairingCode { phone: ChatId },
+    /// Log the linked device out; the login and its snapshot are deleted.
+    Logout,
 }
 
 /// What a runner reports about a session it holds; written only with a current lease epoch.
@@ -289,21 +333,36 @@ mod tests {
     #[test]
     fn a_lease_is_live_only_with_an_owner_and_a_future_expiry() {
         let now = chrono::Utc::now();
-        let mut lease = Lease { owner: Some("r1".into()), epoch: 3, until: Some(now + chrono::Duration::seconds(5)) };
+        let mut lease = Lease {
+            owner: Some("r1".into()),
+            epoch: 3,
+            until: Some(now + chrono::Duration::seconds(5)),
+        };
         assert!(lease.is_live(now));
         lease.until = Some(now);
         assert!(!lease.is_live(now));
-        lease = Lease { owner: None, epoch: 3, until: Some(now + chrono::Duration::seconds(5)) };
+        lease = Lease {
+            owner: None,
+            epoch: 3,
+            until: Some(now + chrono::Duration::seconds(5)),
+        };
         assert!(!lease.is_live(now));
     }
 
     #[test]
     fn config_with_a_bad_proxy_or_pacing_is_refused() {
-        let mut c = SessionConfig { proxy: Some("ftp://x".into()), ..Default::default() };
+        let mut c = SessionConfig {
+            proxy: Some("ftp://x".into()),
+            ..Default::default()
+        };
         assert!(c.validate().is_err());
         c.proxy = Some("socks5://127.0.0.1:1080".into());
         assert!(c.validate().is_ok());
-        c.pacing = Pacing { enabled: true, per_minute: 0, ..Default::default() };
+        c.pacing = Pacing {
+            enabled: true,
+            per_minute: 0,
+            ..Default::default()
+        };
         assert!(c.validate().is_err());
     }
 

@@ -30,9 +30,21 @@ pub fn validate_key(key: &str) -> Result<()> {
     let ok = !key.is_empty()
         && key.len() <= 512
         && key.split('/').all(|seg| {
-            !seg.is_empty() && seg != "." && seg != ".." && seg.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+            !seg.is_empty()
+                && seg != "."
+                && seg != ".."
+                && seg
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
         });
-    if ok { Ok(()) } else { Err(crate::error::Error::invalid("key", "is not a valid blob key")) }
+    if ok {
+        Ok(())
+    } else {
+        Err(crate::error::Error::invalid(
+            "key",
+            "is not a valid blob key",
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -42,7 +54,9 @@ mod tests {
     #[test]
     fn blob_keys_cannot_escape_their_root() {
         assert!(validate_key("media/med_01.bin").is_ok());
-        for bad in ["", "/abs", "a//b", "../x", "a/../b", "a/./b", "a\\b", "sp ace"] {
+        for bad in [
+            "", "/abs", "a//b", "../x", "a/../b", "a/./b", "a\\b", "sp ace",
+        ] {
             assert!(validate_key(bad).is_err(), "{bad}");
         }
     }

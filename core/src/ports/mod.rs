@@ -19,8 +19,8 @@ pub use queue::{DeadJob, JobQueue, NewJob, QueueName, ReceivedJob};
 pub use rate_limit::{RateDecision, RateLimiter};
 pub use secrets::Secrets;
 pub use store::{
-    ApiKeyStore, AuditStore, DeliveryStore, EventStore, Inserted, MessageFilter, MessageStore, SessionFilter,
-    SessionStore, WebhookStore,
+    ApiKeyStore, AuditStore, DeliveryStore, EventStore, Inserted, MessageFilter, MessageStore,
+    SessionFilter, SessionStore, WebhookStore,
 };
 
 use std::sync::Arc;

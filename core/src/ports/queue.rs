@@ -21,6 +21,9 @@ pub enum QueueName {
     Deliveries,
     /// Send commands arriving by queue instead of HTTP.
     Ingress,
+    /// One queue per session: commands for the runner holding it (pairing code, logout),
+    /// handled in any session state, unlike send jobs.
+    Control(SessionId),
 }
 
 impl QueueName {
@@ -31,6 +34,7 @@ impl QueueName {
             Self::Events => "events".into(),
             Self::Deliveries => "deliveries".into(),
             Self::Ingress => "ingress".into(),
+            Self::Control(s) => format!("control.{s}"),
         }
     }
 
@@ -86,7 +90,13 @@ pub trait JobQueue: Send + Sync {
     /// Receives up to `max` visible jobs, hiding each for `visibility`. Waits up to `wait` for
     /// the first one (long polling). A job received more than the queue's maximum number of
     /// times moves to the dead-letter list instead of being returned.
-    async fn receive(&self, queue: &QueueName, max: u32, visibility: Duration, wait: Duration) -> Result<Vec<ReceivedJob>>;
+    async fn receive(
+        &self,
+        queue: &QueueName,
+        max: u32,
+        visibility: Duration,
+        wait: Duration,
+    ) -> Result<Vec<ReceivedJob>>;
     /// Deletes a received job. A stale receipt (the job was redelivered since) is a `Conflict`.
     async fn ack(&self, queue: &QueueName, receipt: &str) -> Result<()>;
     /// Makes a received job visible again after `delay` (explicit retry with backoff).

@@ -42,13 +42,24 @@ pub trait SessionStore: Send + Sync {
     async fn claimable(&self, now: Timestamp, limit: u32) -> Result<Vec<SessionId>>;
     /// Takes the lease for `owner` until `until`, incrementing the epoch. `Conflict` if another
     /// owner holds a live lease or the session is not desired running; `NotFound` if absent.
-    async fn claim(&self, id: &SessionId, owner: &str, now: Timestamp, until: Timestamp) -> Result<Session>;
+    async fn claim(
+        &self,
+        id: &SessionId,
+        owner: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<Session>;
     /// Extends the lease. `StaleEpoch` if `epoch` is no longer current or the lease was lost.
     async fn renew(&self, id: &SessionId, owner: &str, epoch: u64, until: Timestamp) -> Result<()>;
     /// Gives the lease up (epoch is kept). `StaleEpoch` if not held with that epoch.
     async fn release(&self, id: &SessionId, owner: &str, epoch: u64) -> Result<()>;
     /// Writes runner-reported state. `StaleEpoch` unless `epoch` is the current lease epoch.
-    async fn update_runtime(&self, id: &SessionId, epoch: u64, update: &RuntimeUpdate) -> Result<Session>;
+    async fn update_runtime(
+        &self,
+        id: &SessionId,
+        epoch: u64,
+        update: &RuntimeUpdate,
+    ) -> Result<Session>;
 }
 
 /// Outcome of an idempotent insert.
@@ -78,10 +89,20 @@ pub trait MessageStore: Send + Sync {
     /// `NotFound` if no message of the session has that WhatsApp id.
     async fn get_by_wa_id(&self, session: &SessionId, wa_id: &WaMessageId) -> Result<Message>;
     /// Newest first.
-    async fn list(&self, session: &SessionId, filter: &MessageFilter, page: &PageRequest) -> Result<Page<Message>>;
+    async fn list(
+        &self,
+        session: &SessionId,
+        filter: &MessageFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Message>>;
     /// Applies a status change if it is progress (see `MessageStatus::can_become`); otherwise
     /// leaves the message as it is. Returns the stored message either way. `NotFound` if absent.
-    async fn update_status(&self, session: &SessionId, id: &MessageId, update: &StatusUpdate) -> Result<Message>;
+    async fn update_status(
+        &self,
+        session: &SessionId,
+        id: &MessageId,
+        update: &StatusUpdate,
+    ) -> Result<Message>;
     /// Removes every message of a session (session deletion).
     async fn delete_session(&self, session: &SessionId) -> Result<u64>;
 }
@@ -133,7 +154,12 @@ pub trait DeliveryStore: Send + Sync {
     async fn record_attempt(&self, attempt: &DeliveryAttempt) -> Result<()>;
     async fn attempts(&self, id: &DeliveryId) -> Result<Vec<DeliveryAttempt>>;
     /// Newest first, optionally only one status.
-    async fn list(&self, webhook: &WebhookId, status: Option<DeliveryStatus>, page: &PageRequest) -> Result<Page<Delivery>>;
+    async fn list(
+        &self,
+        webhook: &WebhookId,
+        status: Option<DeliveryStatus>,
+        page: &PageRequest,
+    ) -> Result<Page<Delivery>>;
     /// Deliveries of a webhook in `status` created in `[since, until)`.
     async fn in_range(
         &self,

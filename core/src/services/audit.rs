@@ -24,7 +24,14 @@ impl AuditLog {
 
     /// Records an action. The action has already happened, so a failed write is logged, not
     /// returned: the caller's result must not depend on the audit store's health.
-    pub async fn record(&self, who: Option<&Principal>, action: &str, resource: String, session: Option<SessionId>, result: &str) {
+    pub async fn record(
+        &self,
+        who: Option<&Principal>,
+        action: &str,
+        resource: String,
+        session: Option<SessionId>,
+        result: &str,
+    ) {
         let entry = AuditEntry::new(who, action, resource, session, result, self.clock.now());
         if let Err(error) = self.store.append(&entry).await {
             tracing::error!(%error, action, "audit entry could not be written");
@@ -32,7 +39,12 @@ impl AuditLog {
     }
 
     #[tracing::instrument(skip_all)]
-    pub async fn list(&self, who: &Principal, filter: &AuditFilter, page: &PageRequest) -> Result<Page<AuditEntry>> {
+    pub async fn list(
+        &self,
+        who: &Principal,
+        filter: &AuditFilter,
+        page: &PageRequest,
+    ) -> Result<Page<AuditEntry>> {
         who.require(Role::Admin)?;
         self.store.list(filter, page).await
     }

@@ -17,7 +17,9 @@ use crate::error::{Error, Result};
 use crate::id::{MediaId, MessageId, SessionId};
 use crate::message::{Direction, Message, MessageStatus, SendCommand, SendJob};
 use crate::page::{Page, PageRequest};
-use crate::ports::{BlobStore, Inserted, JobQueue, MessageFilter, MessageStore, NewJob, QueueName, SessionStore};
+use crate::ports::{
+    BlobStore, Inserted, JobQueue, MessageFilter, MessageStore, NewJob, QueueName, SessionStore,
+};
 use crate::services::AuditLog;
 
 /// The result of accepting a send.
@@ -52,7 +54,14 @@ impl MessageService {
         audit: AuditLog,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        Self { sessions, messages, queue, blobs, audit, clock }
+        Self {
+            sessions,
+            messages,
+            queue,
+            blobs,
+            audit,
+            clock,
+        }
     }
 
     #[tracing::instrument(skip_all, fields(session_id = %cmd.session_id, kind = cmd.content.kind().as_str()))]
@@ -99,14 +108,24 @@ impl MessageService {
         }
         if !replayed {
             self.audit
-                .record(Some(who), "message.send", format!("message:{}", message.id), Some(message.session_id.clone()), "ok")
+                .record(
+                    Some(who),
+                    "message.send",
+                    format!("message:{}", message.id),
+                    Some(message.session_id.clone()),
+                    "ok",
+                )
                 .await;
         }
         Ok(SendOutcome { message, replayed })
     }
 
     async fn enqueue(&self, message: &Message) -> Result<()> {
-        let job = SendJob { message_id: message.id.clone(), session_id: message.session_id.clone(), chat_id: message.chat_id.clone() };
+        let job = SendJob {
+            message_id: message.id.clone(),
+            session_id: message.session_id.clone(),
+            chat_id: message.chat_id.clone(),
+        };
         let body = serde_json::to_vec(&job).map_err(|e| Error::unexpected(e.to_string()))?;
         let queue = QueueName::Send(message.session_id.clone());
         let new_job = || NewJob {
@@ -127,39 +146,68 @@ impl MessageService {
 
     /// Stores media bytes and returns the reference a send can carry.
     #[tracing::instrument(skip_all, fields(size = bytes.len(), mimetype))]
-    pub async fn store_media(&self, who: &Principal, bytes: Vec<u8>, mimetype: &str, filename: Option<String>) -> Result<MediaRef> {
+    pub async fn store_media(
+        &self,
+        who: &Principal,
+        bytes: Vec<u8>,
+        mimetype: &str,
+        filename: Option<String>,
+    ) -> Result<MediaRef> {
         who.require(Role::Operator)?;
         if bytes.is_empty() {
             return Err(Error::invalid("media", "is empty"));
         }
         if bytes.len() > MAX_MEDIA_BYTES {
-            return Err(Error::TooLarge { message: format!("media is larger than {MAX_MEDIA_BYTES} bytes") });
+            return Err(Error::TooLarge {
+                message: format!("media is larger than {MAX_MEDIA_BYTES} bytes"),
+            });
         }
         let mime_ok = mimetype.len() <= 127
-            && mimetype.split_once('/').is_some_and(|(a, b)| !a.is_empty() && !b.is_empty())
+            && mimetype
+                .split_once('/')
+                .is_some_and(|(a, b)| !a.is_empty() && !b.is_empty())
             && mimetype.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
         if !mime_ok {
-            return Err(Error::invalid("mimetype", "must be a type/subtype media type"));
+            return Err(Error::invalid(
+                "mimetype",
+                "must be a type/subtype media type",
+            ));
         }
         let id = MediaId::generate();
         let sha256 = hash_hex(&bytes);
         let meta = self.blobs.put(&media_key(&id), bytes, mimetype).await?;
-        Ok(MediaRef { media_id: id, mimetype: mimetype.to_owned(), filename, size: meta.size, sha256 })
+        Ok(MediaRef {
+            media_id: id,
+            mimetype: mimetype.to_owned(),
+            filename,
+            size: meta.size,
+            sha256,
+        })
     }
 
-    pub async fn get(&self, who: &Principal, session: &SessionId, id: &MessageId) -> Result<Message> {
+    pub async fn get(
+        &self,
+        who: &Principal,
+        session: &SessionId,
+        id: &MessageId,
+    ) -> Result<Message> {
         who.require(Role::Viewer)?;
         who.check_session(session)?;
         self.messages.get(session, id).await
     }
 
-    pub async fn list(&self, who: &Principal, session: &SessionId, filter: &MessageFilter, page: &PageRequest) -> Result<Page<Message>> {
+    pub async fn list(
+        &self,
+        who: &Principal,
+        session: &SessionId,
+        filter: &MessageFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Message>> {
         who.require(Role::Viewer)?;
         who.check_session(session)?;
         self.sessions.get(session).await?;
         self.messages.list(session, filter, page).await
     }
-
 }
 
 /// SHA-256 over the canonical JSON of what the send asks for (not the key or session). Media

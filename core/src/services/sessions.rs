@@ -8,10 +8,13 @@ use crate::auth::Principal;
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::id::SessionId;
+use crate::jid::ChatId;
 use crate::page::{Page, PageRequest};
-use crate::ports::{JobQueue, MessageStore, QueueName, SessionFilter, SessionStore};
+use crate::ports::{JobQueue, MessageStore, NewJob, QueueName, SessionFilter, SessionStore};
 use crate::services::AuditLog;
-use crate::session::{DesiredState, Session, SessionConfig, SessionStatus, validate_name};
+use crate::session::{
+    DesiredState, Session, SessionCommand, SessionConfig, SessionStatus, validate_name,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewSession {
@@ -50,7 +53,13 @@ impl SessionService {
         audit: AuditLog,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        Self { store, messages, queue, audit, clock }
+        Self {
+            store,
+            messages,
+            queue,
+            audit,
+            clock,
+        }
     }
 
     #[tracing::instrument(skip_all, fields(session_id = %new.id))]
@@ -64,16 +73,37 @@ impl SessionService {
             session.desired = DesiredState::Running;
             session.status = SessionStatus::Starting;
         }
-        // The queue first: a session must never exist without its send queue.
-        self.queue.ensure(&QueueName::Send(session.id.clone())).await?;
+        // The queues first: a session must never exist without them.
+        self.queue
+            .ensure(&QueueName::Send(session.id.clone()))
+            .await?;
+        self.queue
+            .ensure(&QueueName::Control(session.id.clone()))
+            .await?;
         self.store.create(&session).await?;
-        self.audit.record(Some(who), "session.create", format!("session:{}", session.id), Some(session.id.clone()), "ok").await;
+        self.audit
+            .record(
+                Some(who),
+                "session.create",
+                format!("session:{}", session.id),
+                Some(session.id.clone()),
+                "ok",
+            )
+            .await;
         Ok(session)
     }
 
-    pub async fn list(&self, who: &Principal, status: Option<SessionStatus>, page: &PageRequest) -> Result<Page<Session>> {
+    pub async fn list(
+        &self,
+        who: &Principal,
+        status: Option<SessionStatus>,
+        page: &PageRequest,
+    ) -> Result<Page<Session>> {
         who.require(Role::Viewer)?;
-        let filter = SessionFilter { only: who.allowed_sessions.clone(), status };
+        let filter = SessionFilter {
+            only: who.allowed_sessions.clone(),
+            status,
+        };
         self.store.list(&filter, page).await
     }
 
@@ -84,7 +114,12 @@ impl SessionService {
     }
 
     #[tracing::instrument(skip_all, fields(session_id = %id))]
-    pub async fn update(&self, who: &Principal, id: &SessionId, patch: SessionPatch) -> Result<Session> {
+    pub async fn update(
+        &self,
+        who: &Principal,
+        id: &SessionId,
+        patch: SessionPatch,
+    ) -> Result<Session> {
         who.require(Role::Operator)?;
         who.check_session(id)?;
         if let Some(name) = &patch.name {
@@ -103,14 +138,27 @@ impl SessionService {
                 }
             })
             .await?;
-        self.audit.record(Some(who), "session.update", format!("session:{id}"), Some(id.clone()), "ok").await;
+        self.audit
+            .record(
+                Some(who),
+                "session.update",
+                format!("session:{id}"),
+                Some(id.clone()),
+                "ok",
+            )
+            .await;
         Ok(updated)
     }
 
     /// Start (`Running`) or stop (`Stopped`): only the desired state changes here; a runner
     /// acts on it.
     #[tracing::instrument(skip_all, fields(session_id = %id, desired = desired.as_str()))]
-    pub async fn set_desired(&self, who: &Principal, id: &SessionId, desired: DesiredState) -> Result<Session> {
+    pub async fn set_desired(
+        &self,
+        who: &Principal,
+        id: &SessionId,
+        desired: DesiredState,
+    ) -> Result<Session> {
         who.require(Role::Operator)?;
         who.check_session(id)?;
         let updated = self.modify(id, |s| s.desired = desired).await?;
@@ -118,7 +166,15 @@ impl SessionService {
             DesiredState::Running => "session.start",
             DesiredState::Stopped => "session.stop",
         };
-        self.audit.record(Some(who), action, format!("session:{id}"), Some(id.clone()), "ok").await;
+        self.audit
+            .record(
+                Some(who),
+                action,
+                format!("session:{id}"),
+                Some(id.clone()),
+                "ok",
+            )
+            .await;
         Ok(updated)
     }
 
@@ -129,13 +185,105 @@ impl SessionService {
         who.check_session(id)?;
         let session = self.store.get(id).await?;
         if session.lease.is_live(self.clock.now()) && session.desired == DesiredState::Running {
-            return Err(Error::conflict("the session is running; stop it before deleting it"));
+            return Err(Error::conflict(
+                "the session is running; stop it before deleting it",
+            ));
         }
         self.store.delete(id).await?;
         self.messages.delete_session(id).await?;
         self.queue.delete(&QueueName::Send(id.clone())).await?;
-        self.audit.record(Some(who), "session.delete", format!("session:{id}"), Some(id.clone()), "ok").await;
+        self.queue.delete(&QueueName::Control(id.clone())).await?;
+        self.audit
+            .record(
+                Some(who),
+                "session.delete",
+                format!("session:{id}"),
+                Some(id.clone()),
+                "ok",
+            )
+            .await;
         Ok(())
+    }
+
+    /// Asks the runner holding the session for a pairing code for `phone` (linking by phone
+    /// number instead of QR). The code appears on the session (`pairing_code`) and as a
+    /// `session.pairing_code` event. `Conflict` unless the session is waiting for a login.
+    #[tracing::instrument(skip_all, fields(session_id = %id))]
+    pub async fn request_pairing_code(
+        &self,
+        who: &Principal,
+        id: &SessionId,
+        phone: ChatId,
+    ) -> Result<Session> {
+        who.require(Role::Operator)?;
+        who.check_session(id)?;
+        if phone.kind() != crate::jid::ChatKind::User {
+            return Err(Error::invalid("phone", "must be a phone number"));
+        }
+        let session = self.store.get(id).await?;
+        let waiting = matches!(
+            session.status,
+            SessionStatus::Starting | SessionStatus::Qr | SessionStatus::Pairing
+        );
+        if session.desired != DesiredState::Running || !waiting {
+            return Err(Error::conflict(
+                "the session is not waiting for a login; start it and wait for status qr",
+            ));
+        }
+        self.command(id, &SessionCommand::RequestPairingCode { phone })
+            .await?;
+        self.audit
+            .record(
+                Some(who),
+                "session.pairing_code",
+                format!("session:{id}"),
+                Some(id.clone()),
+                "ok",
+            )
+            .await;
+        Ok(session)
+    }
+
+    /// Asks the runner holding the session to log the device out. The login and its snapshot
+    /// are gone afterwards; the status becomes `logged_out`.
+    #[tracing::instrument(skip_all, fields(session_id = %id))]
+    pub async fn logout(&self, who: &Principal, id: &SessionId) -> Result<Session> {
+        who.require(Role::Operator)?;
+        who.check_session(id)?;
+        let session = self.store.get(id).await?;
+        if !session.lease.is_live(self.clock.now()) {
+            return Err(Error::conflict(
+                "no runner holds the session; start it first",
+            ));
+        }
+        self.command(id, &SessionCommand::Logout).await?;
+        self.audit
+            .record(
+                Some(who),
+                "session.logout",
+                format!("session:{id}"),
+                Some(id.clone()),
+                "ok",
+            )
+            .await;
+        Ok(session)
+    }
+
+    async fn command(&self, id: &SessionId, command: &SessionCommand) -> Result<()> {
+        let body = serde_json::to_vec(command).map_err(|e| Error::unexpected(e.to_string()))?;
+        let queue = QueueName::Control(id.clone());
+        let job = || NewJob {
+            body: body.clone(),
+            ..NewJob::default()
+        };
+        match self.queue.send(&queue, job()).await {
+            // Sessions created before control queues existed: heal.
+            Err(Error::NotFound { .. }) => {
+                self.queue.ensure(&queue).await?;
+                self.queue.send(&queue, job()).await
+            }
+            other => other,
+        }
     }
 
     /// Read-modify-write with optimistic concurrency.

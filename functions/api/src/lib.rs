@@ -32,7 +32,7 @@ use utoipa_swagger_ui::SwaggerUi;
 pub use error::{ApiError, ErrorCode};
 pub use state::{ApiConfig, AppState};
 
-use routes::{audit, health, keys, media, messages, sessions};
+use routes::{audit, health, keys, login, media, messages, sessions};
 
 /// The whole HTTP API.
 pub fn app(state: AppState) -> Router {
@@ -46,6 +46,10 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/v1/sessions/{id}/start", post(sessions::start))
         .route("/v1/sessions/{id}/stop", post(sessions::stop))
+        .route("/v1/sessions/{id}/qr", get(login::qr))
+        .route("/v1/sessions/{id}/qr.png", get(login::qr_png))
+        .route("/v1/sessions/{id}/pairing-code", post(login::pairing_code))
+        .route("/v1/sessions/{id}/logout", post(login::logout))
         .route(
             "/v1/sessions/{id}/messages",
             post(messages::send).get(messages::list),

@@ -9,7 +9,7 @@ use utoipa::openapi::{
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ErrorCode, ErrorEnvelope};
-use crate::routes::{audit, health, keys, media, messages, send, sessions};
+use crate::routes::{audit, health, keys, login, media, messages, send, sessions};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -24,6 +24,10 @@ use crate::routes::{audit, health, keys, media, messages, send, sessions};
         sessions::delete,
         sessions::start,
         sessions::stop,
+        login::qr,
+        login::qr_png,
+        login::pairing_code,
+        login::logout,
         messages::send,
         messages::list,
         messages::get,

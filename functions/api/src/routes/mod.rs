@@ -3,6 +3,7 @@
 //! Layout:
 //! - [`health`] — `/health`, `/openapi.json` (the docs page is mounted in `lib.rs`)
 //! - [`sessions`] — `/v1/sessions…`
+//! - [`login`] — `/v1/sessions/{id}/qr`, `qr.png`, `pairing-code`, `logout`
 //! - [`messages`] — `/v1/sessions/{id}/messages…` (request mapping in [`send`])
 //! - [`media`] — `/v1/media…` (upload, download)
 //! - [`keys`] — `/v1/api-keys…`
@@ -11,6 +12,7 @@
 pub mod audit;
 pub mod health;
 pub mod keys;
+pub mod login;
 pub mod media;
 pub mod messages;
 pub mod send;

@@ -7,6 +7,7 @@ mod docs;
 mod helpers;
 mod idempotency;
 mod keys;
+mod login;
 mod media;
 mod messages;
 mod rate_limit;
