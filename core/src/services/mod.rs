@@ -7,13 +7,19 @@
 //! - [`messages`]: accept a send (validate, persist `queued`, enqueue), media, reads
 //! - [`keys`]: API key lifecycle and authentication
 //! - [`audit`]: the audit log writer and reader
+//! - [`events`]: publishing events onto the events queue
+//! - [`webhooks`]: webhook subscriptions, deliveries and redelivery
 
 pub mod audit;
+pub mod events;
 pub mod keys;
 pub mod messages;
 pub mod sessions;
+pub mod webhooks;
 
 pub use audit::AuditLog;
+pub use events::EventPublisher;
 pub use keys::{ApiKeyService, NewApiKey};
 pub use messages::{MessageService, SendOutcome};
 pub use sessions::{NewSession, SessionPatch, SessionService};
+pub use webhooks::{NewWebhook, WebhookPatch, WebhookService};

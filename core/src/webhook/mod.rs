@@ -1,5 +1,12 @@
-//! Webhook subscriptions and their deliveries (entities; signing and the delivery schedule live
-//! in the webhook services).
+//! Webhook subscriptions and their deliveries.
+//!
+//! Layout:
+//! - this file: the entities (`Webhook`, `WebhookTarget`, `EventPattern`, `WebhookSecret`,
+//!   `Delivery`, `DeliveryAttempt`)
+//! - [`signature`]: Standard Webhooks signing and the receiver-side [`signature::verify`]
+//! - [`schedule`]: the retry schedule, the delivery job and deterministic delivery ids
+//! - [`guard`]: the SSRF address rules and the [`guard::UrlGuard`] port
+//! - [`headers`]: which custom delivery headers a subscription may set
 
 use std::collections::BTreeMap;
 
@@ -8,10 +15,18 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use chrono::{DateTime, Utc};
 use crate::error::Error;
 use crate::event::EventType;
 use crate::id::{DeliveryId, EventId, SessionId, WebhookId};
+use chrono::{DateTime, Utc};
+
+pub mod guard;
+pub mod headers;
+pub mod schedule;
+pub mod signature;
+
+pub use guard::UrlGuard;
+pub use schedule::{DeliveryJob, RetrySchedule};
 
 /// Where deliveries go.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -31,21 +46,36 @@ impl WebhookTarget {
             return Err(Error::invalid("url", "must be an http(s) URL"));
         }
         if url.len() > 2048 || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(Error::invalid("url", "must be at most 2048 characters without spaces"));
+            return Err(Error::invalid(
+                "url",
+                "must be at most 2048 characters without spaces",
+            ));
         }
         let after_scheme = &url[url.find("://").map_or(0, |i| i + 3)..];
-        let authority = after_scheme.split(['/', '?', '#']).next().unwrap_or_default();
+        let authority = after_scheme
+            .split(['/', '?', '#'])
+            .next()
+            .unwrap_or_default();
         if authority.is_empty() || authority.contains('@') {
-            return Err(Error::invalid("url", "needs a host and must not carry credentials"));
+            return Err(Error::invalid(
+                "url",
+                "needs a host and must not carry credentials",
+            ));
         }
-        Ok(Self::Http { url: url.to_owned() })
+        Ok(Self::Http {
+            url: url.to_owned(),
+        })
     }
 
     pub fn parse_sqs(queue_url: &str) -> Result<Self, Error> {
-        if !(queue_url.starts_with("https://") || queue_url.starts_with("http://")) || queue_url.len() > 2048 {
+        if !(queue_url.starts_with("https://") || queue_url.starts_with("http://"))
+            || queue_url.len() > 2048
+        {
             return Err(Error::invalid("sqs_queue_url", "must be an SQS queue URL"));
         }
-        Ok(Self::Sqs { queue_url: queue_url.to_owned() })
+        Ok(Self::Sqs {
+            queue_url: queue_url.to_owned(),
+        })
     }
 }
 
@@ -59,12 +89,19 @@ impl EventPattern {
             return Ok(Self(raw.to_owned()));
         }
         if let Some(prefix) = raw.strip_suffix(".*") {
-            if EventType::ALL.iter().any(|t| t.as_str().starts_with(&format!("{prefix}."))) {
+            if EventType::ALL
+                .iter()
+                .any(|t| t.as_str().starts_with(&format!("{prefix}.")))
+            {
                 return Ok(Self(raw.to_owned()));
             }
-            return Err(Error::invalid("events", format!("no event type matches {raw:?}")));
+            return Err(Error::invalid(
+                "events",
+                format!("no event type matches {raw:?}"),
+            ));
         }
-        EventType::parse(raw).map_err(|_| Error::invalid("events", format!("unknown event type {raw:?}")))?;
+        EventType::parse(raw)
+            .map_err(|_| Error::invalid("events", format!("unknown event type {raw:?}")))?;
         Ok(Self(raw.to_owned()))
     }
 
@@ -76,7 +113,10 @@ impl EventPattern {
     }
 }
 
-crate::id::string_newtype!(EventPattern, "Event filter: `*`, `message.*` or an exact event type.");
+crate::id::string_newtype!(
+    EventPattern,
+    "Event filter: `*`, `message.*` or an exact event type."
+);
 
 /// A signing secret, `whsec_<base64 of 32 random bytes>`.
 #[derive(Clone)]
@@ -98,11 +138,16 @@ impl Eq for WebhookSecret {}
 impl WebhookSecret {
     pub fn generate() -> Self {
         let bytes: [u8; 32] = rand::random();
-        Self(SecretString::from(format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(bytes))))
+        Self(SecretString::from(format!(
+            "whsec_{}",
+            base64::engine::general_purpose::STANDARD.encode(bytes)
+        )))
     }
 
     pub fn parse(raw: &str) -> Result<Self, Error> {
-        let b64 = raw.strip_prefix("whsec_").ok_or_else(|| Error::invalid("secret", "must start with whsec_"))?;
+        let b64 = raw
+            .strip_prefix("whsec_")
+            .ok_or_else(|| Error::invalid("secret", "must start with whsec_"))?;
         let key = base64::engine::general_purpose::STANDARD
             .decode(b64)
             .map_err(|_| Error::invalid("secret", "must be whsec_ followed by base64"))?;
@@ -115,7 +160,9 @@ impl WebhookSecret {
     /// The HMAC key: the decoded bytes after `whsec_`.
     pub fn key_bytes(&self) -> Vec<u8> {
         let b64 = self.0.expose_secret().trim_start_matches("whsec_");
-        base64::engine::general_purpose::STANDARD.decode(b64).unwrap_or_default()
+        base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap_or_default()
     }
 
     pub fn expose(&self) -> &str {
@@ -216,7 +263,11 @@ mod tests {
         let p = EventPattern::parse("message.*").unwrap();
         assert!(p.matches(EventType::MessageReceived));
         assert!(!p.matches(EventType::SessionStatus));
-        assert!(EventPattern::parse("*").unwrap().matches(EventType::CallReceived));
+        assert!(
+            EventPattern::parse("*")
+                .unwrap()
+                .matches(EventType::CallReceived)
+        );
         assert!(EventPattern::parse("nope.*").is_err());
         assert!(EventPattern::parse("message.nope").is_err());
     }
@@ -225,7 +276,10 @@ mod tests {
     fn generated_secrets_parse_and_yield_32_key_bytes() {
         let s = WebhookSecret::generate();
         assert!(s.expose().starts_with("whsec_"));
-        assert_eq!(WebhookSecret::parse(s.expose()).unwrap().key_bytes().len(), 32);
+        assert_eq!(
+            WebhookSecret::parse(s.expose()).unwrap().key_bytes().len(),
+            32
+        );
         assert!(WebhookSecret::parse("whsec_!!").is_err());
         assert!(!format!("{s:?}").contains(s.expose()));
     }

@@ -1,0 +1,105 @@
+//! openwa-fanout: turns events into deliveries. Consumes `QueueName::Events` in batches; for
+//! every event stores it once and, for each active subscription that wants it, creates one
+//! delivery and enqueues one job on `QueueName::Deliveries`. Idempotent on event id; one bad
+//! event never blocks or re-runs the others of its batch.
+//!
+//! Persisting inbound messages and statuses is the runner's job in this codebase, not fan-out's.
+//!
+//! Layout:
+//! - [`batch`]: the generic queue consumer (decode, spans, partial-batch failures, panic
+//!   containment) and one polling step; the deliver worker uses it too
+//! - [`fanout`]: the per-event step ([`Fanout::expand`])
+//! - this file: [`FanoutConfig`] and [`run`], the polling loop `openwa up` runs in-process
+
+pub mod batch;
+pub mod fanout;
+
+use std::future::Future;
+use std::time::Duration;
+
+use openwa_core::event::Event;
+use openwa_core::ports::{Backend, QueueName, ReceivedJob};
+
+pub use batch::{BatchReport, Failure, Handled, PollOptions, handle_batch, poll_once};
+pub use fanout::{Expanded, Fanout};
+
+/// How the fan-out loop polls.
+#[derive(Debug, Clone)]
+pub struct FanoutConfig {
+    /// Independent pollers; each handles one batch at a time.
+    pub pollers: usize,
+    pub poll: PollOptions,
+    /// Pause after a failed receive before trying again.
+    pub error_backoff: Duration,
+}
+
+impl Default for FanoutConfig {
+    fn default() -> Self {
+        Self {
+            pollers: 2,
+            poll: PollOptions {
+                batch: 10,
+                visibility: Duration::from_secs(30),
+                wait: Duration::from_secs(1),
+                retry_base: Duration::from_secs(2),
+            },
+            error_backoff: Duration::from_millis(500),
+        }
+    }
+}
+
+/// Handles one batch of events (the body of an SQS-triggered Lambda): returns the report whose
+/// `failed_ids()` are the batch item failures.
+pub async fn handle_events(fanout: &Fanout, jobs: Vec<ReceivedJob>) -> BatchReport {
+    handle_batch(jobs, |event: Event, _job| async move {
+        fanout.expand(event).await.map(|_| Handled::Done)
+    })
+    .await
+}
+
+/// One polling step on the events queue.
+pub async fn step(fanout: &Fanout, opts: &PollOptions) -> openwa_core::Result<batch::StepCounts> {
+    poll_once(
+        fanout.queue.as_ref(),
+        &QueueName::Events,
+        opts,
+        |event: Event, _job| async move { fanout.expand(event).await.map(|_| Handled::Done) },
+    )
+    .await
+}
+
+/// Runs the fan-out loop until `shutdown` completes; the batch in hand is finished first.
+pub async fn run(
+    backend: Backend,
+    config: FanoutConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) {
+    let fanout = Fanout::from_backend(&backend);
+    if let Err(error) = backend.queue.ensure(&QueueName::Events).await {
+        tracing::error!(%error, "could not create the events queue");
+    }
+    if let Err(error) = backend.queue.ensure(&QueueName::Deliveries).await {
+        tracing::error!(%error, "could not create the deliveries queue");
+    }
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let pollers: Vec<_> = (0..config.pollers.max(1))
+        .map(|_| {
+            let (fanout, config, stop) = (fanout.clone(), config.clone(), stop_rx.clone());
+            tokio::spawn(async move {
+                // The flag is checked between steps, so a batch in hand is always settled.
+                while !*stop.borrow() {
+                    if let Err(error) = step(&fanout, &config.poll).await {
+                        tracing::warn!(%error, "fan-out receive failed");
+                        tokio::time::sleep(config.error_backoff).await;
+                    }
+                }
+            })
+        })
+        .collect();
+    shutdown.await;
+    let _ = stop_tx.send(true);
+    for p in pollers {
+        let _ = p.await;
+    }
+    tracing::info!("fan-out stopped");
+}
