@@ -47,10 +47,13 @@ pub enum EventType {
     /// Operational: a webhook was disabled (e.g. its endpoint answered 410).
     #[serde(rename = "webhook.disabled")]
     WebhookDisabled,
+    /// A test event sent to one webhook on request (`POST /v1/webhooks/{id}/test`).
+    #[serde(rename = "webhook.test")]
+    WebhookTest,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 16] = [
+    pub const ALL: [EventType; 17] = [
         Self::SessionStatus,
         Self::SessionQr,
         Self::SessionPairingCode,
@@ -67,6 +70,7 @@ impl EventType {
         Self::GroupUpdate,
         Self::CallReceived,
         Self::WebhookDisabled,
+        Self::WebhookTest,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -87,6 +91,7 @@ impl EventType {
             Self::GroupUpdate => "group.update",
             Self::CallReceived => "call.received",
             Self::WebhookDisabled => "webhook.disabled",
+            Self::WebhookTest => "webhook.test",
         }
     }
 
@@ -140,5 +145,12 @@ mod tests {
             assert_eq!(serde_json::to_value(t).unwrap(), t.as_str());
             assert_eq!(EventType::parse(t.as_str()).unwrap(), t);
         }
+    }
+
+    #[test]
+    fn every_event_type_is_listed_once() {
+        let distinct: std::collections::BTreeSet<_> = EventType::ALL.into_iter().collect();
+        assert_eq!(distinct.len(), EventType::ALL.len());
+        assert!(EventType::ALL.contains(&EventType::WebhookTest));
     }
 }

@@ -208,8 +208,8 @@ impl WebhookService {
         Ok((webhook, fresh))
     }
 
-    /// Sends a synthetic event to this webhook only (filters are not applied). The event is a
-    /// `session.status` whose `data.test` is `true`, so receivers can tell it apart.
+    /// Sends a synthetic `webhook.test` event to this webhook only (filters are not applied), so
+    /// receivers can tell it apart from real traffic.
     #[tracing::instrument(skip_all, fields(webhook_id = %id))]
     pub async fn test(&self, who: &Principal, id: &WebhookId) -> Result<Delivery> {
         who.require(Role::Operator)?;
@@ -220,9 +220,9 @@ impl WebhookService {
             ));
         }
         let now = self.clock.now();
-        let data = serde_json::json!({"test": true, "webhook_id": webhook.id, "status": "test"});
+        let data = serde_json::json!({"test": true, "webhook_id": webhook.id});
         let event = Event::new(
-            EventType::SessionStatus,
+            EventType::WebhookTest,
             webhook.session_id.clone(),
             now,
             data,

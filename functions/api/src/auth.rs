@@ -116,6 +116,13 @@ fn audited_action(method: &Method, route: Option<&str>) -> Option<&'static str> 
         ("POST", "/v1/media") => "media.upload",
         ("POST", "/v1/api-keys") => "api_key.create",
         ("DELETE", "/v1/api-keys/{id}") | ("POST", "/v1/api-keys/{id}/revoke") => "api_key.revoke",
+        ("POST", "/v1/webhooks") => "webhook.create",
+        ("PATCH", "/v1/webhooks/{id}") => "webhook.update",
+        ("DELETE", "/v1/webhooks/{id}") => "webhook.delete",
+        ("POST", "/v1/webhooks/{id}/rotate-secret") => "webhook.rotate_secret",
+        ("POST", "/v1/webhooks/{id}/test") => "webhook.test",
+        ("POST", "/v1/deliveries/{delivery_id}/redeliver") => "webhook.redeliver",
+        ("POST", "/v1/webhooks/{id}/redeliver") => "webhook.redeliver_range",
         _ => return None,
     })
 }

@@ -12,8 +12,10 @@
 //! - [`extract`] — JSON/path/query extractors whose rejections are `ApiError`s
 //! - [`auth`] — key authentication and rate limiting middleware, the `Auth` extractor
 //! - [`middleware`] — request id, tracing span, envelope rendering, panic containment
-//! - [`routes`] — handlers by resource (sessions, messages, media, api-keys, audit, health)
+//! - [`routes`] — handlers by resource (sessions, messages, media, webhooks, api-keys, audit,
+//!   health)
 //! - [`openapi`] — the OpenAPI 3.1 document (`/openapi.json`; Swagger UI at `/docs`)
+//! - [`webhook_examples`] — one example payload per event type, for the document's `webhooks`
 
 pub mod auth;
 pub mod error;
@@ -22,6 +24,7 @@ pub mod middleware;
 pub mod openapi;
 pub mod routes;
 pub mod state;
+pub mod webhook_examples;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -32,7 +35,7 @@ use utoipa_swagger_ui::SwaggerUi;
 pub use error::{ApiError, ErrorCode};
 pub use state::{ApiConfig, AppState};
 
-use routes::{audit, health, keys, login, media, messages, sessions};
+use routes::{audit, deliveries, health, keys, login, media, messages, sessions, webhooks};
 
 /// The whole HTTP API.
 pub fn app(state: AppState) -> Router {
@@ -64,6 +67,31 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/api-keys/{id}", get(keys::get).delete(keys::delete))
         .route("/v1/api-keys/{id}/revoke", post(keys::revoke))
         .route("/v1/audit", get(audit::list))
+        .route("/v1/webhooks", post(webhooks::create).get(webhooks::list))
+        .route(
+            "/v1/webhooks/{id}",
+            get(webhooks::get)
+                .patch(webhooks::update)
+                .delete(webhooks::delete),
+        )
+        .route("/v1/webhooks/{id}/test", post(webhooks::test))
+        .route(
+            "/v1/webhooks/{id}/rotate-secret",
+            post(webhooks::rotate_secret),
+        )
+        .route("/v1/webhooks/{id}/deliveries", get(deliveries::list))
+        .route(
+            "/v1/webhooks/{id}/deliveries/{delivery_id}",
+            get(deliveries::get),
+        )
+        .route(
+            "/v1/webhooks/{id}/redeliver",
+            post(deliveries::redeliver_range),
+        )
+        .route(
+            "/v1/deliveries/{delivery_id}/redeliver",
+            post(deliveries::redeliver),
+        )
         // Only matched routes authenticate: an unknown path is a 404, not a 401.
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

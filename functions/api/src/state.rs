@@ -1,8 +1,13 @@
 //! What every handler can reach: the backend's ports, the services built on them, and the
 //! API's own settings.
 
+use std::sync::Arc;
+
 use openwa_core::ports::Backend;
-use openwa_core::services::{ApiKeyService, AuditLog, MessageService, SessionService};
+use openwa_core::services::{
+    ApiKeyService, AuditLog, MessageService, SessionService, WebhookService,
+};
+use openwa_deliver::{AllowList, SsrfGuard};
 
 /// Settings of the HTTP layer (the services have their own rules).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,6 +20,9 @@ pub struct ApiConfig {
     pub trust_forwarded_for: bool,
     /// Where clients reach the API, for links in the OpenAPI document.
     pub public_base_url: Option<String>,
+    /// Private networks and host names webhook targets may reach anyway (local development);
+    /// empty by default, so loopback and private targets are refused.
+    pub webhook_allowlist: AllowList,
 }
 
 impl ApiConfig {
@@ -28,6 +36,7 @@ impl Default for ApiConfig {
             body_limit_bytes: Self::DEFAULT_BODY_LIMIT,
             trust_forwarded_for: false,
             public_base_url: None,
+            webhook_allowlist: AllowList::default(),
         }
     }
 }
@@ -40,6 +49,8 @@ pub struct AppState {
     pub sessions: SessionService,
     pub messages: MessageService,
     pub keys: ApiKeyService,
+    /// Checks webhook targets with the same SSRF guard the deliver worker uses.
+    pub webhooks: WebhookService,
     pub audit: AuditLog,
     pub config: ApiConfig,
 }
@@ -65,11 +76,14 @@ impl AppState {
             clock.clone(),
         );
         let keys = ApiKeyService::new(backend.keys.clone(), audit.clone(), clock);
+        let guard = SsrfGuard::system(config.webhook_allowlist.clone());
+        let webhooks = WebhookService::new(&backend, Arc::new(guard));
         Self {
             backend,
             sessions,
             messages,
             keys,
+            webhooks,
             audit,
             config,
         }

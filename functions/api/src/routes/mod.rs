@@ -8,8 +8,11 @@
 //! - [`media`] — `/v1/media…` (upload, download)
 //! - [`keys`] — `/v1/api-keys…`
 //! - [`audit`] — `/v1/audit`
+//! - [`webhooks`] — `/v1/webhooks…` (subscriptions, rotate-secret, test)
+//! - [`deliveries`] — `/v1/webhooks/{id}/deliveries…`, redelivery
 
 pub mod audit;
+pub mod deliveries;
 pub mod health;
 pub mod keys;
 pub mod login;
@@ -17,6 +20,7 @@ pub mod media;
 pub mod messages;
 pub mod send;
 pub mod sessions;
+pub mod webhooks;
 
 use openwa_core::page::{Page, PageRequest};
 
@@ -65,3 +69,5 @@ page_type!(SessionPage, openwa_core::session::Session);
 page_type!(MessagePage, openwa_core::message::Message);
 page_type!(ApiKeyPage, openwa_core::apikey::ApiKey);
 page_type!(AuditPage, openwa_core::audit::AuditEntry);
+page_type!(WebhookPage, openwa_core::webhook::Webhook);
+page_type!(DeliveryPage, openwa_core::webhook::Delivery);

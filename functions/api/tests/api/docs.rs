@@ -44,6 +44,17 @@ async fn the_openapi_document_is_3_1_and_lists_every_route() {
         ("/v1/api-keys/{id}", "delete"),
         ("/v1/api-keys/{id}/revoke", "post"),
         ("/v1/audit", "get"),
+        ("/v1/webhooks", "post"),
+        ("/v1/webhooks", "get"),
+        ("/v1/webhooks/{id}", "get"),
+        ("/v1/webhooks/{id}", "patch"),
+        ("/v1/webhooks/{id}", "delete"),
+        ("/v1/webhooks/{id}/test", "post"),
+        ("/v1/webhooks/{id}/rotate-secret", "post"),
+        ("/v1/webhooks/{id}/deliveries", "get"),
+        ("/v1/webhooks/{id}/deliveries/{delivery_id}", "get"),
+        ("/v1/webhooks/{id}/redeliver", "post"),
+        ("/v1/deliveries/{delivery_id}/redeliver", "post"),
     ];
     for (path, method) in routes {
         assert!(

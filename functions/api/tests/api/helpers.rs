@@ -30,6 +30,15 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(ApiConfig::default()).await
 }
 
+/// An app whose webhooks may target loopback addresses, for tests with local receivers.
+pub async fn spawn_app_with_loopback_webhooks() -> TestApp {
+    spawn_app_with(ApiConfig {
+        webhook_allowlist: openwa_deliver::AllowList::loopback(),
+        ..ApiConfig::default()
+    })
+    .await
+}
+
 pub async fn spawn_app_with(config: ApiConfig) -> TestApp {
     init_tracing();
     let dir = tempfile::tempdir().expect("temp dir");

@@ -12,3 +12,4 @@ mod media;
 mod messages;
 mod rate_limit;
 mod sessions;
+mod webhooks;
