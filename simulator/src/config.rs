@@ -1,6 +1,7 @@
 //! Typed configuration of one simulator instance.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Everything a [`crate::Simulator`] needs to start.
@@ -20,6 +21,10 @@ pub struct SimulatorConfig {
     pub reconnect_delay: Duration,
     /// Accounts created at start: (phone digits, push name).
     pub accounts: Vec<(String, String)>,
+    /// Where the network (accounts, devices and their tokens, contacts, groups, message
+    /// history) is kept across restarts. `None` (the default): in memory only, nothing is
+    /// written. See [`crate::network::persist`].
+    pub state_file: Option<PathBuf>,
 }
 
 impl Default for SimulatorConfig {
@@ -32,6 +37,7 @@ impl Default for SimulatorConfig {
             pairing_delay: Duration::from_millis(300),
             reconnect_delay: Duration::from_millis(500),
             accounts: Vec::new(),
+            state_file: None,
         }
     }
 }

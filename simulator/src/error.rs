@@ -17,6 +17,13 @@ pub enum SimError {
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
+    /// The state file could not be read, is corrupt, has an unknown version, or cannot be
+    /// written.
+    #[error("state file {}: {reason}", path.display())]
+    StateFile {
+        path: std::path::PathBuf,
+        reason: String,
+    },
 }
 
 /// A control API error with a stable, snake_case `code`.

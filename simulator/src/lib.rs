@@ -2,8 +2,8 @@
 //!
 //! It serves a page that reproduces WhatsApp Web's in-page module surface **by module name**
 //! (`window.require('WAWebSocketModel')`, ...), so a bridge written against the real app runs
-//! unchanged against it, plus an in-memory phone network (accounts, linked devices, groups,
-//! messages, acks) driven through a control API. It is the test bed of the gateway's Chromium
+//! unchanged against it, plus a phone network (accounts, linked devices, groups, messages,
+//! acks) driven through a control API, in memory or kept in a state file across restarts. It is the test bed of the gateway's Chromium
 //! engine and the product's sandbox mode.
 //!
 //! Layout:

@@ -1,6 +1,7 @@
 //! `openwa-simulator`: run the WhatsApp Web simulator as a standalone server.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -26,6 +27,9 @@ struct Args {
     /// Create an account at start: `PHONE` or `PHONE:Push name` (repeatable).
     #[arg(long = "account", value_name = "PHONE[:NAME]")]
     accounts: Vec<String>,
+    /// Keep the network in this file across restarts (created 0600; default: in memory).
+    #[arg(long, env = "OPENWA_SIM_STATE_FILE", value_name = "PATH")]
+    state_file: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -49,6 +53,7 @@ async fn main() -> anyhow::Result<()> {
                 None => (a.clone(), format!("User {a}")),
             })
             .collect(),
+        state_file: args.state_file,
         ..SimulatorConfig::default()
     };
     let sim = Simulator::start(config)

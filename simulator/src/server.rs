@@ -11,9 +11,10 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::config::SimulatorConfig;
-use crate::error::SimError;
+use crate::error::{ApiError, SimError};
 use crate::media::MediaStore;
 use crate::network::Network;
+use crate::network::persist::{self, Persister};
 use crate::{assets, control, media, ws};
 
 /// Shared state of every handler.
@@ -43,6 +44,31 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Bind `listen`; when its port is 0 and a state file recorded the previous port, try that
+/// one first so the page origin (and the login stored per origin) survives the restart.
+async fn bind(
+    listen: SocketAddr,
+    previous: Option<u16>,
+) -> Result<tokio::net::TcpListener, SimError> {
+    if listen.port() == 0
+        && let Some(port) = previous.filter(|p| *p != 0)
+    {
+        let again = SocketAddr::new(listen.ip(), port);
+        match tokio::net::TcpListener::bind(again).await {
+            Ok(listener) => return Ok(listener),
+            Err(error) => {
+                tracing::warn!(%again, %error, "previous port unavailable; pages will need a new scan");
+            }
+        }
+    }
+    tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| SimError::Bind {
+            addr: listen,
+            source,
+        })
+}
+
 /// A running simulator. Dropping it does not stop the server; call [`Simulator::shutdown`].
 #[derive(Debug)]
 pub struct Simulator {
@@ -50,31 +76,41 @@ pub struct Simulator {
     state: AppState,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
+    persister: Option<Persister>,
 }
 
 impl Simulator {
-    /// Bind and start serving in the background of the current Tokio runtime.
+    /// Bind and start serving in the background of the current Tokio runtime. With a
+    /// [`SimulatorConfig::state_file`], the network is loaded from it first (a corrupt or
+    /// unknown-version file is an error naming the file) and saved to it after every change.
     pub async fn start(config: SimulatorConfig) -> Result<Self, SimError> {
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| SimError::Bind {
-                addr: config.listen,
-                source,
-            })?;
+        let loaded = match &config.state_file {
+            Some(path) => persist::load(path)?,
+            None => None,
+        };
+        let listener = bind(config.listen, loaded.as_ref().and_then(|l| l.port)).await?;
         let addr = listener.local_addr().map_err(|source| SimError::Bind {
             addr: config.listen,
             source,
         })?;
         let seed = config.accounts.clone();
+        let state_file = config.state_file.clone();
         let state = AppState {
-            net: Network::new(config),
+            net: Network::with_state(config, loaded.map(|l| l.state).unwrap_or_default()),
             media: Arc::new(MediaStore::default()),
         };
         for (phone, name) in &seed {
-            if let Err(error) = state.net.create_account(phone, name) {
-                tracing::warn!(%phone, %error, "seed account skipped");
+            match state.net.create_account(phone, name) {
+                Ok(_) => {}
+                // Already there (loaded from the state file).
+                Err(ApiError::Conflict(_)) => {}
+                Err(error) => tracing::warn!(%phone, %error, "seed account skipped"),
             }
         }
+        let persister = match &state_file {
+            Some(path) => Some(Persister::start(&state.net, path, addr.port()).await?),
+            None => None,
+        };
         let (stop, stopped) = oneshot::channel::<()>();
         let router = app(state.clone());
         // Small frames must not wait for Nagle + delayed ACK (40 ms per hop otherwise).
@@ -95,6 +131,7 @@ impl Simulator {
             state,
             stop: Some(stop),
             task,
+            persister,
         })
     }
 
@@ -114,6 +151,7 @@ impl Simulator {
     }
 
     /// Stop accepting connections and wait for the server task. Open page sockets are cut.
+    /// With a state file, pending changes are saved before this returns.
     pub async fn shutdown(mut self) {
         self.state.net.drop_all_pages();
         if let Some(stop) = self.stop.take() {
@@ -126,6 +164,9 @@ impl Simulator {
             .is_err()
         {
             abort.abort();
+        }
+        if let Some(persister) = self.persister.take() {
+            persister.finish().await;
         }
     }
 

@@ -25,6 +25,7 @@ impl Network {
             return Err("only the sender can change a message".into());
         }
         let changes = f(&mut st.messages[i])?;
+        st.touch();
         for party in parties(&st, &st.messages[i]) {
             st.broadcast(
                 &party,
@@ -76,6 +77,7 @@ impl Network {
             .entry("reactions")
             .or_insert_with(|| json!({}));
         reactions[format!("{me}@c.us")] = json!(text);
+        st.touch();
         let reaction_id = util::hex_id(10);
         let t = util::now_s();
         let m = &st.messages[i];
@@ -112,6 +114,7 @@ impl Network {
             .or_insert_with(|| json!({}));
         votes[format!("{me}@c.us")] = json!(selected);
         let changes = json!({"pollVotes": votes.clone(), "lastVoter": format!("{me}@c.us")});
+        st.touch();
         for party in parties(&st, &st.messages[i]) {
             st.broadcast(
                 &party,

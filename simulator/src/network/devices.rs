@@ -51,6 +51,7 @@ impl Network {
             .devices
             .remove(&device)
             .ok_or_else(|| ApiError::not_found(format!("device {device}")))?;
+        st.touch();
         let affected: Vec<PageId> = st
             .pages
             .values()

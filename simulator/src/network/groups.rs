@@ -68,6 +68,7 @@ impl Network {
         announce(&st, &g, "create", &[], json!({"by": format!("{me}@c.us")}));
         let v = views::group_json(&g);
         st.groups.insert(id, g);
+        st.touch();
         Ok(v)
     }
 
@@ -112,6 +113,7 @@ impl Network {
             }
         }
         let g = g.clone();
+        st.touch();
         let jids: Vec<String> = phones.iter().map(|p| format!("{p}@c.us")).collect();
         announce(
             &st,
@@ -135,6 +137,7 @@ impl Network {
         }
         g.subject = subject.to_owned();
         let g = g.clone();
+        st.touch();
         announce(
             &st,
             &g,
@@ -161,6 +164,7 @@ impl Network {
             g.participants.insert(first, true);
         }
         let g = g.clone();
+        st.touch();
         announce(
             &st,
             &g,

@@ -149,6 +149,7 @@ impl Network {
         let idx = st.messages.len();
         st.msg_index.insert(id.clone(), idx);
         st.messages.push(m);
+        st.touch();
         let m = &st.messages[idx];
         let deliveries: Vec<(String, Value)> = parties(&st, m)
             .into_iter()
@@ -187,6 +188,7 @@ impl Network {
             return;
         }
         st.messages[i].ack = ack;
+        st.touch();
         let from = st.messages[i].from.clone();
         st.broadcast(
             &from,
@@ -228,6 +230,7 @@ impl Network {
             }
         };
         let mut raise = Vec::new();
+        let mut read_any = false;
         {
             let mut st = self.lock();
             let groups = st.groups.clone();
@@ -258,6 +261,10 @@ impl Network {
                 if all_read {
                     raise.push(m.id.clone());
                 }
+                read_any = true;
+            }
+            if read_any {
+                st.touch();
             }
         }
         let n = raise.len();

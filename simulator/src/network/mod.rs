@@ -1,5 +1,5 @@
 //! The simulated phone network: accounts, their linked devices (gateway pages), groups and
-//! message history, all in memory behind one lock.
+//! message history, all in memory behind one lock (optionally mirrored to a state file).
 //!
 //! Layout:
 //! - [`state`]: the records (pure data).
@@ -9,12 +9,14 @@
 //! - [`changes`]: edits, revokes, reactions and poll votes.
 //! - [`groups`]: group creation and membership.
 //! - [`views`]: how a stored message and a chat look to one account.
+//! - [`persist`]: the optional state file (load at start, debounced atomic saves).
 
 pub mod changes;
 pub mod devices;
 pub mod groups;
 pub mod messaging;
 pub mod pairing;
+pub mod persist;
 pub mod state;
 pub mod views;
 
@@ -39,9 +41,14 @@ pub struct Network {
 impl Network {
     /// An empty network.
     pub fn new(config: SimulatorConfig) -> Arc<Self> {
+        Self::with_state(config, State::default())
+    }
+
+    /// A network starting from `state` (e.g. loaded by [`persist::load`]).
+    pub fn with_state(config: SimulatorConfig, state: State) -> Arc<Self> {
         Arc::new(Self {
             config,
-            state: Mutex::new(State::default()),
+            state: Mutex::new(state),
         })
     }
 
@@ -194,6 +201,7 @@ impl Network {
         };
         let v = views::account_json(&acc);
         st.accounts.insert(phone.to_owned(), acc);
+        st.touch();
         Ok(v)
     }
 
@@ -210,6 +218,7 @@ impl Network {
             .get_mut(owner)
             .ok_or_else(|| ApiError::not_found(format!("account {owner}")))?;
         acc.contacts.insert(contact.to_owned(), name.to_owned());
+        st.touch();
         st.broadcast(
             owner,
             None,
@@ -230,6 +239,7 @@ impl Network {
         if acc.contacts.remove(contact).is_none() {
             return Err(ApiError::not_found(format!("contact {contact}")));
         }
+        st.touch();
         let cj = st
             .accounts
             .get(contact)

@@ -247,6 +247,7 @@ impl Network {
                     pending: Vec::new(),
                 },
             );
+            st.touch();
             let page = st.pages.remove(&page_id).expect("checked above");
             let _ = page.tx.send(ServerMsg::Paired {
                 login: LoginRecord {
@@ -283,6 +284,9 @@ pub(crate) fn connect_in(st: &mut State, page_id: PageId, phone: &str, device: u
     dev.connected_page = Some(page_id);
     let pending = std::mem::take(&mut dev.pending);
     let me = views::me_json(acc, device);
+    if !pending.is_empty() {
+        st.touch();
+    }
     let held: std::collections::HashSet<&str> = pending.iter().map(String::as_str).collect();
     let sync = views::sync_for(st, phone, &held);
     // Messages that arrived while this device was offline come as new messages.

@@ -2,9 +2,11 @@
 //! connection log. Pure data; the behaviour lives in the sibling modules.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use tokio::sync::Notify;
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::protocol::ServerMsg;
@@ -111,7 +113,7 @@ impl Page {
 pub const PLATFORM: &str = "1";
 
 /// A group chat.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Group {
     /// `<digits>@g.us`.
     pub id: String,
@@ -126,7 +128,7 @@ pub struct Group {
 }
 
 /// One message as stored by the network (sender-neutral; views are made per account).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StoredMsg {
     /// Inner id (upper-case hex).
     pub id: String,
@@ -162,7 +164,7 @@ pub struct ConnEvent {
 }
 
 /// Fault injection switches (set through `/control/faults`).
-#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Faults {
     /// Module names made unresolvable, mapped to the name they are reachable under now
@@ -194,9 +196,20 @@ pub struct State {
     pub conn_log: Vec<ConnEvent>,
     pub faults: Faults,
     pub next_page: PageId,
+    /// Set by [`State::touch`] when persistent records changed since the last save.
+    pub dirty: bool,
+    /// Wakes the state-file writer (see [`super::persist`]); unused without a state file.
+    pub wake: Arc<Notify>,
 }
 
 impl State {
+    /// Mark the persistent records (accounts, devices, groups, messages) as changed, so the
+    /// state-file writer saves them soon. Live page state never needs this.
+    pub fn touch(&mut self) {
+        self.dirty = true;
+        self.wake.notify_one();
+    }
+
     /// Append a connection log entry.
     pub fn log(&mut self, event: &str, page: &Page, phone: &str, device: u32) {
         let seq = self.conn_log.len() as u64 + 1;
@@ -246,6 +259,7 @@ impl State {
                 None => dev.pending.push(id.to_owned()),
             }
         }
+        self.touch();
     }
 
     /// Resolve a user jid (`<phone>@c.us`, `<phone>@s.whatsapp.net` or `<lid>@lid`) to a phone.
