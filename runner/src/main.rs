@@ -1,0 +1,149 @@
+//! The `openwa-runner` binary: hosts sessions in headless Chromium. Thin: tracing, typed
+//! config from flags / `OPENWA_*`, the embedded backend from `OPENWA_DATA_DIR`, the Chromium
+//! engine, and `run` until SIGTERM or ctrl-c (then it drains).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use openwa_core::clock::SystemClock;
+use openwa_runner::engine::chromium::{ChromiumConfig, ChromiumEngine, DEFAULT_CHROMIUM};
+use openwa_runner::{Runner, RunnerConfig};
+
+/// Hosts WhatsApp Web sessions: claims them with leases, runs send jobs, publishes events.
+#[derive(Debug, Parser)]
+#[command(name = "openwa-runner", version)]
+struct Args {
+    /// Data directory of the embedded backend (SQLite + files).
+    #[arg(long, env = "OPENWA_DATA_DIR", default_value = "./openwa-data")]
+    data_dir: PathBuf,
+    /// Lease owner id; defaults to hostname + a random suffix.
+    #[arg(long, env = "OPENWA_RUNNER_ID")]
+    runner_id: Option<String>,
+    /// Most sessions hosted at once.
+    #[arg(long, env = "OPENWA_RUNNER_CAPACITY", default_value_t = 20)]
+    capacity: usize,
+    /// Lease duration in seconds (renewed every third).
+    #[arg(long, env = "OPENWA_LEASE_SECS", default_value_t = 30)]
+    lease_secs: u64,
+    /// Seconds between looks for claimable sessions.
+    #[arg(long, env = "OPENWA_CLAIM_INTERVAL_SECS", default_value_t = 2)]
+    claim_interval_secs: u64,
+    /// Browser profiles root (one directory per session).
+    #[arg(long, env = "OPENWA_PROFILES_DIR")]
+    profiles_dir: Option<PathBuf>,
+    /// WhatsApp Web URL (the simulator's URL in sandbox and tests).
+    #[arg(
+        long,
+        env = "OPENWA_WA_URL",
+        default_value = "https://web.whatsapp.com/"
+    )]
+    wa_url: String,
+    /// Take a session back when it is opened elsewhere (CONFLICT).
+    #[arg(long, env = "OPENWA_TAKEOVER_ON_CONFLICT")]
+    takeover_on_conflict: bool,
+    /// Seconds between auth snapshots of a connected session.
+    #[arg(long, env = "OPENWA_SNAPSHOT_INTERVAL_SECS", default_value_t = 300)]
+    snapshot_interval_secs: u64,
+    /// Seconds a drain waits for in-flight sends.
+    #[arg(long, env = "OPENWA_DRAIN_GRACE_SECS", default_value_t = 20)]
+    drain_grace_secs: u64,
+    /// Restart backoff bounds in milliseconds.
+    #[arg(long, env = "OPENWA_RESTART_BACKOFF_MIN_MS", default_value_t = 1000)]
+    restart_backoff_min_ms: u64,
+    #[arg(long, env = "OPENWA_RESTART_BACKOFF_MAX_MS", default_value_t = 60_000)]
+    restart_backoff_max_ms: u64,
+    /// Visibility timeout of received send jobs, in seconds.
+    #[arg(long, env = "OPENWA_JOB_VISIBILITY_SECS", default_value_t = 60)]
+    job_visibility_secs: u64,
+    /// Address for /health, /ready and /metrics.
+    #[arg(long, env = "OPENWA_RUNNER_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// The Chromium binary.
+    #[arg(long, env = "OPENWA_CHROMIUM", default_value = DEFAULT_CHROMIUM)]
+    chromium: PathBuf,
+}
+
+impl Args {
+    fn config(&self) -> RunnerConfig {
+        let defaults = RunnerConfig::default();
+        RunnerConfig {
+            runner_id: self.runner_id.clone().unwrap_or(defaults.runner_id),
+            capacity: self.capacity,
+            lease_duration: Duration::from_secs(self.lease_secs.max(3)),
+            claim_interval: Duration::from_secs(self.claim_interval_secs.max(1)),
+            profiles_root: self
+                .profiles_dir
+                .clone()
+                .unwrap_or_else(|| self.data_dir.join("profiles")),
+            wa_url: self.wa_url.clone(),
+            takeover_on_conflict: self.takeover_on_conflict,
+            snapshot_interval: Duration::from_secs(self.snapshot_interval_secs.max(10)),
+            drain_grace: Duration::from_secs(self.drain_grace_secs),
+            restart_backoff_min: Duration::from_millis(self.restart_backoff_min_ms),
+            restart_backoff_max: Duration::from_millis(
+                self.restart_backoff_max_ms.max(self.restart_backoff_min_ms),
+            ),
+            job_visibility: Duration::from_secs(self.job_visibility_secs.max(5)),
+            listen: self.listen,
+            ..defaults
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args = Args::parse();
+    if !args.chromium.exists() {
+        bail!(
+            "Chromium not found at {}; install the `chromium` package or set OPENWA_CHROMIUM to the browser binary",
+            args.chromium.display()
+        );
+    }
+    let config = args.config();
+    let backend = openwa_infra::embedded::open(&args.data_dir, Arc::new(SystemClock))
+        .with_context(|| {
+            format!(
+                "opening the embedded backend in {}",
+                args.data_dir.display()
+            )
+        })?;
+    let engine = Arc::new(ChromiumEngine::new(ChromiumConfig::for_binary(
+        &args.chromium,
+    )));
+    Runner::new(config, backend, engine)
+        .run(shutdown_signal())
+        .await
+        .context("runner failed")
+}
+
+/// Completes on SIGTERM or ctrl-c.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutdown signal received; draining");
+}
