@@ -61,6 +61,39 @@ pub struct UpConfig {
     /// Trust `X-Forwarded-For` for the client address (only behind a proxy you control).
     #[arg(long, env = "OPENWA_TRUST_FORWARDED_FOR")]
     pub trust_forwarded_for: bool,
+
+    /// Sessions the in-process runner hosts at once; 0 runs no runner (API only).
+    #[arg(long, env = "OPENWA_RUNNER_CAPACITY", default_value_t = 10)]
+    pub runner_capacity: usize,
+
+    /// The Chromium binary the runner starts (Debian: the real binary behind /usr/bin/chromium).
+    #[arg(long, env = "OPENWA_CHROMIUM", default_value = openwa_runner::engine::chromium::DEFAULT_CHROMIUM)]
+    pub chromium: PathBuf,
+
+    /// WhatsApp Web URL the runner opens (ignored with --sandbox, which uses the simulator).
+    #[arg(long, env = "OPENWA_WA_URL", default_value = "https://web.whatsapp.com/")]
+    pub wa_url: String,
+
+    /// Take a session back automatically when WhatsApp Web reports it opened elsewhere.
+    #[arg(long, env = "OPENWA_TAKEOVER_ON_CONFLICT")]
+    pub takeover_on_conflict: bool,
+
+    /// Webhook targets allowed even though private or loopback (comma-separated CIDRs, IPs or
+    /// host names), for local development. Cloud metadata addresses are never allowed.
+    #[arg(long, env = "OPENWA_WEBHOOK_ALLOWLIST", default_value = "")]
+    pub webhook_allowlist: String,
+
+    /// Sandbox mode: start the built-in WhatsApp Web simulator and connect sessions to it.
+    #[arg(long, env = "OPENWA_SANDBOX")]
+    pub sandbox: bool,
+
+    /// Address of the sandbox simulator (port 0 picks a free one).
+    #[arg(long, env = "OPENWA_SANDBOX_LISTEN", default_value = "127.0.0.1:0")]
+    pub sandbox_listen: SocketAddr,
+
+    /// How often the sandbox rotates a QR code, in milliseconds (WhatsApp: about 20 s).
+    #[arg(long, env = "OPENWA_SANDBOX_QR_INTERVAL_MS", default_value_t = 20_000)]
+    pub sandbox_qr_interval_ms: u64,
 }
 
 #[derive(Debug, Subcommand)]

@@ -2,13 +2,16 @@
 //!
 //! Layout:
 //! - `args`: the command line (clap derive; every flag also reads an `OPENWA_*` variable)
-//! - `up`: `openwa up`, the all-in-one gateway on embedded backends
+//! - `up`: `openwa up`, the all-in-one gateway on embedded backends (API, runner, fan-out,
+//!   webhook delivery; with `--sandbox` the simulator too)
+//! - `sandbox`: `/v1/sandbox/…`, the simulator's control API forwarded for operator keys
 //! - `admin_key`: creates the first admin key (or adopts `OPENWA_ADMIN_KEY`)
 //! - `admin`: `openwa keys …` and `openwa sessions …`, working on the data dir directly
 
 mod admin;
 mod admin_key;
 mod args;
+mod sandbox;
 mod up;
 
 use clap::Parser;
@@ -31,31 +34,39 @@ fn init_tracing(filter: &str) {
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
-/// Resolves on SIGTERM or ctrl-c.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::warn!(%error, "cannot listen for ctrl-c");
-            std::future::pending::<()>().await;
-        }
-    };
+/// Resolves on SIGTERM or ctrl-c. The handlers are installed now, not at the first poll, so a
+/// signal that arrives while the gateway is still starting is not lost (the default action
+/// would kill the process instead of a clean shutdown).
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
+    let (mut term, mut int) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (signal(SignalKind::terminate()).ok(), signal(SignalKind::interrupt()).ok())
+    };
+    async move {
+        #[cfg(unix)]
+        {
+            let term = async {
+                match term.as_mut() {
+                    Some(s) => drop(s.recv().await),
+                    None => std::future::pending().await,
+                }
+            };
+            let int = async {
+                match int.as_mut() {
+                    Some(s) => drop(s.recv().await),
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = term => {},
+                () = int => {},
             }
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("shutdown signal received");
     }
-    tracing::info!("shutdown signal received");
 }

@@ -1,44 +1,150 @@
 //! `openwa up`: the all-in-one gateway. Opens the embedded backends in the data dir, makes sure
-//! an admin key exists, and serves the HTTP API until the shutdown signal.
+//! an admin key exists, and runs every part in this process until the shutdown signal: the HTTP
+//! API, a runner (sessions in headless Chromium), fan-out and webhook delivery. With
+//! `--sandbox` it also starts the WhatsApp Web simulator, points the runner at it and exposes
+//! the simulator's control API under `/v1/sandbox/…` for operator keys.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use openwa_api::{ApiConfig, AppState};
 use openwa_core::clock::SystemClock;
+use openwa_core::ports::Backend;
+use openwa_runner::engine::chromium::{ChromiumConfig, ChromiumEngine};
+use openwa_runner::{Runner, RunnerConfig};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
 
 use crate::admin_key::{AdminKey, ensure_admin_key};
 use crate::args::UpConfig;
+use crate::sandbox;
 
 pub async fn run(config: UpConfig, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
     let data_dir = &config.data_dir.path;
     let backend = openwa_infra::embedded::open(data_dir, Arc::new(SystemClock))
         .with_context(|| format!("opening the data dir {}", data_dir.display()))?;
+    let allowlist = openwa_deliver::AllowList::parse(&config.webhook_allowlist)?;
     let api_config = ApiConfig {
         default_rate_limit_per_minute: config.rate_limit_per_minute,
         body_limit_bytes: config.body_limit_bytes,
         trust_forwarded_for: config.trust_forwarded_for,
         public_base_url: None,
+        webhook_allowlist: allowlist.clone(),
     };
-    let state = AppState::new(backend, api_config);
-
+    let state = AppState::new(backend.clone(), api_config);
     let admin = ensure_admin_key(&state.keys, &state.backend, data_dir, config.admin_key.as_deref()).await?;
 
+    // One signal for every part: flipped once, each part drains in its own way.
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    };
+
+    let simulator = if config.sandbox {
+        let sim = openwa_simulator::Simulator::start(openwa_simulator::SimulatorConfig {
+            listen: config.sandbox_listen,
+            qr_interval: Duration::from_millis(config.sandbox_qr_interval_ms.max(200)),
+            // The simulated network survives restarts, like the logins in the browser profiles.
+            state_file: Some(data_dir.join("sandbox").join("network.json")),
+            ..Default::default()
+        })
+        .await
+        .context("starting the sandbox simulator")?;
+        Some(sim)
+    } else {
+        None
+    };
+    let wa_url = simulator.as_ref().map_or_else(|| config.wa_url.clone(), |s| format!("{}/", s.base_url()));
+
+    let mut parts = JoinSet::new();
+    let runner_note = start_runner(&config, &backend, &wa_url, &mut parts, stopped());
+    parts.spawn({
+        let backend = backend.clone();
+        let stop = stopped();
+        async move {
+            openwa_fanout::run(backend, openwa_fanout::FanoutConfig::default(), stop).await;
+            Ok(())
+        }
+    });
+    parts.spawn({
+        let backend = backend.clone();
+        let stop = stopped();
+        let deliver = openwa_deliver::DeliverConfig { allowlist, ..Default::default() };
+        async move { openwa_deliver::run(backend, deliver, stop).await.context("webhook delivery") }
+    });
+
+    let mut app = openwa_api::app(state.clone());
+    if let Some(sim) = &simulator {
+        app = app.merge(sandbox::routes(state, sim.base_url()));
+    }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
-    print_banner(addr, &admin);
+    print_banner(addr, &admin, &runner_note, simulator.as_ref().map(|s| s.base_url()));
 
-    let app = openwa_api::app(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await.context("serving HTTP")?;
+    let serve = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(stopped());
+    let serving = tokio::spawn(async move { serve.await.context("serving HTTP") });
+
+    tokio::select! {
+        () = shutdown => {}
+        Some(ended) = parts.join_next() => {
+            // A part that ends before the signal is a fault; stop the rest.
+            tracing::error!(result = ?ended.map(|r| r.map_err(|e| e.to_string())), "a gateway part stopped early");
+        }
+    }
+    let _ = stop_tx.send(true);
+    serving.await.context("HTTP server task")??;
+    while let Some(ended) = parts.join_next().await {
+        if let Ok(Err(error)) = ended {
+            tracing::warn!(%error, "a part stopped with an error");
+        }
+    }
+    if let Some(sim) = simulator {
+        sim.shutdown().await;
+    }
     tracing::info!("stopped cleanly");
     Ok(())
 }
 
-fn print_banner(addr: SocketAddr, admin: &AdminKey) {
+/// Starts the in-process runner when it can run; returns a line for the banner.
+fn start_runner(
+    config: &UpConfig,
+    backend: &Backend,
+    wa_url: &str,
+    parts: &mut JoinSet<anyhow::Result<()>>,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> String {
+    if config.runner_capacity == 0 {
+        return "runner    off (--runner-capacity 0): sessions are stored but not connected".into();
+    }
+    if !config.chromium.exists() {
+        tracing::warn!(chromium = %config.chromium.display(), "Chromium not found; sessions will not connect");
+        return format!(
+            "runner    off: no Chromium at {} (install the `chromium` package or set OPENWA_CHROMIUM)",
+            config.chromium.display()
+        );
+    }
+    let runner_config = RunnerConfig {
+        capacity: config.runner_capacity,
+        profiles_root: config.data_dir.path.join("profiles"),
+        wa_url: wa_url.to_owned(),
+        takeover_on_conflict: config.takeover_on_conflict,
+        ..RunnerConfig::default()
+    };
+    let engine = Arc::new(ChromiumEngine::new(ChromiumConfig::for_binary(&config.chromium)));
+    let runner = Runner::new(runner_config, backend.clone(), engine);
+    parts.spawn(async move { runner.run(stop).await.context("runner") });
+    format!("runner    up to {} sessions in Chromium, WhatsApp Web at {wa_url}", config.runner_capacity)
+}
+
+fn print_banner(addr: SocketAddr, admin: &AdminKey, runner: &str, simulator: Option<String>) {
     let base = format!("http://{addr}");
     match admin {
         AdminKey::Created { secret, path } => {
@@ -48,6 +154,11 @@ fn print_banner(addr: SocketAddr, admin: &AdminKey) {
         AdminKey::FromEnvironment => println!("Admin API key: the one given in OPENWA_ADMIN_KEY."),
         AdminKey::Existing => println!("Admin API key: created on first start (see admin.key in the data dir)."),
     }
+    println!("  {runner}");
+    if let Some(sim) = simulator {
+        println!("  sandbox   simulator at {sim} (phone page {sim}/phone); control API at {base}/v1/sandbox/…");
+    }
+    // Tests and scripts wait for this line: keep it last and unchanged.
     println!("openwa is listening on {base}");
     println!("  API       {base}/v1");
     println!("  docs      {base}/docs");

@@ -19,14 +19,21 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Starts `openwa up` on a free loopback port with `data_dir` and extra env.
+    /// Starts `openwa up` (API only: no runner) on a free loopback port with `data_dir` and
+    /// extra env.
     pub fn start(data_dir: &Path, env: &[(&str, &str)]) -> Gateway {
+        Self::start_with_args(data_dir, &["--runner-capacity", "0"], env)
+    }
+
+    /// Starts `openwa up` with extra arguments.
+    pub fn start_with_args(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Gateway {
         let mut cmd = Command::new(BIN);
         cmd.arg("up")
             .arg("--data-dir")
             .arg(data_dir)
             .arg("--listen")
             .arg("127.0.0.1:0")
+            .args(args)
             .env("OPENWA_LOG", std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".into()))
             .env_remove("OPENWA_ADMIN_KEY")
             .stdout(Stdio::piped())
@@ -61,12 +68,12 @@ impl Gateway {
     pub fn terminate(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().expect("kill -TERM");
-        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        let deadline = std::time::Instant::now() + Duration::from_secs(40);
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
                 return status;
             }
-            assert!(std::time::Instant::now() < deadline, "openwa did not stop within 15 s of SIGTERM");
+            assert!(std::time::Instant::now() < deadline, "openwa did not stop within 40 s of SIGTERM");
             std::thread::sleep(Duration::from_millis(50));
         }
     }
