@@ -15,7 +15,10 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 struct Figures {
@@ -49,7 +52,12 @@ impl Figures {
 }
 
 /// Runs `make_request` from `concurrency` workers for `duration`.
-async fn drive<F, Fut>(concurrency: u64, duration: Duration, expect: u16, make_request: F) -> Figures
+async fn drive<F, Fut>(
+    concurrency: u64,
+    duration: Duration,
+    expect: u16,
+    make_request: F,
+) -> Figures
 where
     F: Fn(u64) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = reqwest::Result<reqwest::Response>> + Send,
@@ -79,7 +87,12 @@ where
             (ok, errors, lat)
         }));
     }
-    let mut figures = Figures { ok: 0, errors: 0, elapsed: Duration::ZERO, latencies_us: Vec::new() };
+    let mut figures = Figures {
+        ok: 0,
+        errors: 0,
+        elapsed: Duration::ZERO,
+        latencies_us: Vec::new(),
+    };
     for t in tasks {
         let (ok, errors, lat) = t.await.expect("worker");
         figures.ok += ok;
@@ -96,8 +109,14 @@ async fn main() {
     let concurrency = env_or("BENCH_CONCURRENCY", 32);
     let dir = tempfile::tempdir().expect("tempdir");
     let gw = support::Gateway::start(dir.path(), &[("OPENWA_RATE_LIMIT_PER_MINUTE", "100000000")]);
-    let key = std::fs::read_to_string(dir.path().join("admin.key")).expect("admin.key").trim().to_owned();
-    let http = reqwest::Client::builder().pool_max_idle_per_host(concurrency as usize).build().expect("client");
+    let key = std::fs::read_to_string(dir.path().join("admin.key"))
+        .expect("admin.key")
+        .trim()
+        .to_owned();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency as usize)
+        .build()
+        .expect("client");
     let base = gw.base_url.clone();
 
     let res = http
@@ -109,7 +128,9 @@ async fn main() {
         .expect("create session");
     assert_eq!(res.status().as_u16(), 201, "create session");
 
-    println!("openwa api_load: {seconds} s per phase, {concurrency} concurrent clients, embedded backends, loopback");
+    println!(
+        "openwa api_load: {seconds} s per phase, {concurrency} concurrent clients, embedded backends, loopback"
+    );
     let duration = Duration::from_secs(seconds);
 
     let (h, k, b) = (http.clone(), key.clone(), base.clone());
@@ -123,7 +144,10 @@ async fn main() {
     sends.print("POST /v1/sessions/{id}/messages");
 
     let (h, k, b) = (http.clone(), key.clone(), base.clone());
-    let mut lists = drive(concurrency, duration, 200, move |_| h.get(format!("{b}/v1/sessions")).bearer_auth(&k).send()).await;
+    let mut lists = drive(concurrency, duration, 200, move |_| {
+        h.get(format!("{b}/v1/sessions")).bearer_auth(&k).send()
+    })
+    .await;
     lists.print("GET /v1/sessions");
 
     drop(gw);

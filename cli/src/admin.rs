@@ -30,16 +30,32 @@ pub async fn keys(cmd: KeysCommand) -> anyhow::Result<()> {
         KeysCommand::Generate => {
             println!("{}", ApiKeySecret::generate().expose());
         }
-        KeysCommand::Create { data_dir, name, role, sessions, cidrs, expires_in_days, rate_limit_per_minute } => {
+        KeysCommand::Create {
+            data_dir,
+            name,
+            role,
+            sessions,
+            cidrs,
+            expires_in_days,
+            rate_limit_per_minute,
+        } => {
             let (_, service) = open(&data_dir)?;
             let allowed_sessions = if sessions.is_empty() {
                 None
             } else {
-                Some(sessions.iter().map(|s| SessionId::parse(s)).collect::<Result<BTreeSet<_>, _>>()?)
+                Some(
+                    sessions
+                        .iter()
+                        .map(|s| SessionId::parse(s))
+                        .collect::<Result<BTreeSet<_>, _>>()?,
+                )
             };
             let allowed_cidrs = cidrs
                 .iter()
-                .map(|c| c.parse::<ipnet::IpNet>().with_context(|| format!("{c:?} is not a CIDR network")))
+                .map(|c| {
+                    c.parse::<ipnet::IpNet>()
+                        .with_context(|| format!("{c:?} is not a CIDR network"))
+                })
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let new = NewApiKey {
                 name,
@@ -47,7 +63,8 @@ pub async fn keys(cmd: KeysCommand) -> anyhow::Result<()> {
                 allowed_sessions,
                 allowed_cidrs,
                 rate_limit_per_minute,
-                expires_at: expires_in_days.map(|d| chrono::Utc::now() + chrono::Duration::days(i64::from(d))),
+                expires_at: expires_in_days
+                    .map(|d| chrono::Utc::now() + chrono::Duration::days(i64::from(d))),
             };
             let (key, secret) = service.create(None, new).await?;
             println!("id      {}", key.id);
@@ -57,7 +74,10 @@ pub async fn keys(cmd: KeysCommand) -> anyhow::Result<()> {
         }
         KeysCommand::List { data_dir } => {
             let (backend, _) = open(&data_dir)?;
-            println!("{:<31} {:<9} {:<13} {:<8} NAME", "ID", "ROLE", "PREFIX", "STATE");
+            println!(
+                "{:<31} {:<9} {:<13} {:<8} NAME",
+                "ID", "ROLE", "PREFIX", "STATE"
+            );
             let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
             loop {
                 let result = backend.keys.list(&page).await?;
@@ -69,10 +89,19 @@ pub async fn keys(cmd: KeysCommand) -> anyhow::Result<()> {
                     } else {
                         "active"
                     };
-                    println!("{:<31} {:<9} {:<13} {:<8} {}", key.id, key.role.as_str(), key.prefix, state, key.name);
+                    println!(
+                        "{:<31} {:<9} {:<13} {:<8} {}",
+                        key.id,
+                        key.role.as_str(),
+                        key.prefix,
+                        state,
+                        key.name
+                    );
                 }
                 match result.next_cursor {
-                    Some(cursor) => page = PageRequest::parse(Some(PageRequest::MAX_LIMIT), Some(cursor))?,
+                    Some(cursor) => {
+                        page = PageRequest::parse(Some(PageRequest::MAX_LIMIT), Some(cursor))?
+                    }
                     None => break,
                 }
             }
@@ -90,12 +119,21 @@ pub async fn sessions(cmd: SessionsCommand) -> anyhow::Result<()> {
     match cmd {
         SessionsCommand::List { data_dir } => {
             let (backend, _) = open(&data_dir)?;
-            println!("{:<24} {:<13} {:<8} {:<20} NAME", "ID", "STATUS", "DESIRED", "ACCOUNT");
+            println!(
+                "{:<24} {:<13} {:<8} {:<20} NAME",
+                "ID", "STATUS", "DESIRED", "ACCOUNT"
+            );
             let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
             loop {
-                let result = backend.sessions.list(&SessionFilter::default(), &page).await?;
+                let result = backend
+                    .sessions
+                    .list(&SessionFilter::default(), &page)
+                    .await?;
                 for s in &result.items {
-                    let account = s.me.as_ref().map(|m| m.jid.to_string()).unwrap_or_else(|| "-".into());
+                    let account =
+                        s.me.as_ref()
+                            .map(|m| m.jid.to_string())
+                            .unwrap_or_else(|| "-".into());
                     println!(
                         "{:<24} {:<13} {:<8} {:<20} {}",
                         s.id,
@@ -106,7 +144,9 @@ pub async fn sessions(cmd: SessionsCommand) -> anyhow::Result<()> {
                     );
                 }
                 match result.next_cursor {
-                    Some(cursor) => page = PageRequest::parse(Some(PageRequest::MAX_LIMIT), Some(cursor))?,
+                    Some(cursor) => {
+                        page = PageRequest::parse(Some(PageRequest::MAX_LIMIT), Some(cursor))?
+                    }
                     None => break,
                 }
             }

@@ -5,10 +5,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use secrecy::SecretString;
 use openwa_core::apikey::{ApiKeySecret, Role};
 use openwa_core::ports::Backend;
 use openwa_core::services::{ApiKeyService, NewApiKey};
+use secrecy::SecretString;
 
 /// What happened to the admin key at start.
 #[derive(Debug)]
@@ -36,15 +36,26 @@ fn admin_key_spec(name: &str) -> NewApiKey {
     }
 }
 
-pub async fn ensure_admin_key(keys: &ApiKeyService, backend: &Backend, data_dir: &Path, explicit: Option<&str>) -> anyhow::Result<AdminKey> {
+pub async fn ensure_admin_key(
+    keys: &ApiKeyService,
+    backend: &Backend,
+    data_dir: &Path,
+    explicit: Option<&str>,
+) -> anyhow::Result<AdminKey> {
     if let Some(raw) = explicit {
-        let secret = ApiKeySecret::parse(raw.trim())
-            .map_err(|_| anyhow::anyhow!("OPENWA_ADMIN_KEY is not an openwa key; make one with `openwa keys generate`"))?;
+        let secret = ApiKeySecret::parse(raw.trim()).map_err(|_| {
+            anyhow::anyhow!(
+                "OPENWA_ADMIN_KEY is not an openwa key; make one with `openwa keys generate`"
+            )
+        })?;
         match backend.keys.find_by_hash(&secret.hash()).await? {
-            Some(key) if key.revoked_at.is_some() => anyhow::bail!("the key in OPENWA_ADMIN_KEY ({}) has been revoked", key.id),
+            Some(key) if key.revoked_at.is_some() => {
+                anyhow::bail!("the key in OPENWA_ADMIN_KEY ({}) has been revoked", key.id)
+            }
             Some(_) => {}
             None => {
-                keys.create_with_secret(None, admin_key_spec("admin (OPENWA_ADMIN_KEY)"), secret).await?;
+                keys.create_with_secret(None, admin_key_spec("admin (OPENWA_ADMIN_KEY)"), secret)
+                    .await?;
             }
         }
         return Ok(AdminKey::FromEnvironment);
@@ -58,8 +69,14 @@ pub async fn ensure_admin_key(keys: &ApiKeyService, backend: &Backend, data_dir:
     let (key, secret) = keys.create(None, admin_key_spec("admin")).await?;
     let path = data_dir.join(ADMIN_KEY_FILE);
     write_private(&path, secret.expose()).with_context(|| format!("writing {}", path.display()))?;
-    backend.secrets.put(ADMIN_KEY_MARKER, SecretString::from(key.id.to_string())).await?;
-    Ok(AdminKey::Created { secret: secret.expose().to_owned(), path })
+    backend
+        .secrets
+        .put(ADMIN_KEY_MARKER, SecretString::from(key.id.to_string()))
+        .await?;
+    Ok(AdminKey::Created {
+        secret: secret.expose().to_owned(),
+        path,
+    })
 }
 
 /// Writes a file readable only by its owner.

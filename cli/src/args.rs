@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "openwa", version, about = "Self-hostable WhatsApp HTTP API gateway")]
+#[command(
+    name = "openwa",
+    version,
+    about = "Self-hostable WhatsApp HTTP API gateway"
+)]
 pub struct Cli {
     /// Log filter (tracing EnvFilter syntax), e.g. `info` or `openwa_api=debug,info`.
     #[arg(long, env = "OPENWA_LOG", default_value = "info", global = true)]
@@ -32,7 +36,11 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct DataDir {
     /// Data directory (SQLite database, media, secrets, admin.key).
-    #[arg(long = "data-dir", env = "OPENWA_DATA_DIR", default_value = "./.openwa")]
+    #[arg(
+        long = "data-dir",
+        env = "OPENWA_DATA_DIR",
+        default_value = "./.openwa"
+    )]
     pub path: PathBuf,
 }
 
@@ -71,7 +79,11 @@ pub struct UpConfig {
     pub chromium: PathBuf,
 
     /// WhatsApp Web URL the runner opens (ignored with --sandbox, which uses the simulator).
-    #[arg(long, env = "OPENWA_WA_URL", default_value = "https://web.whatsapp.com/")]
+    #[arg(
+        long,
+        env = "OPENWA_WA_URL",
+        default_value = "https://web.whatsapp.com/"
+    )]
     pub wa_url: String,
 
     /// Take a session back automatically when WhatsApp Web reports it opened elsewhere.

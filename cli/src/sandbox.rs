@@ -21,11 +21,17 @@ struct Proxy {
 
 /// Routes that forward to the simulator at `simulator_base` (`http://127.0.0.1:PORT`).
 pub fn routes(state: AppState, simulator_base: String) -> Router {
-    let proxy = Proxy { control_base: format!("{simulator_base}/control"), http: reqwest::Client::new() };
+    let proxy = Proxy {
+        control_base: format!("{simulator_base}/control"),
+        http: reqwest::Client::new(),
+    };
     Router::new()
         .route("/v1/sandbox/{*rest}", any(forward))
         .with_state(proxy)
-        .route_layer(axum::middleware::from_fn_with_state(state, openwa_api::auth::authenticate))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state,
+            openwa_api::auth::authenticate,
+        ))
 }
 
 async fn forward(
@@ -47,10 +53,16 @@ async fn forward(
     if let Some(ct) = headers.get(header::CONTENT_TYPE) {
         req = req.header(header::CONTENT_TYPE, ct);
     }
-    let res = req.send().await.map_err(|e| Error::unavailable(format!("sandbox simulator: {e}")))?;
+    let res = req
+        .send()
+        .await
+        .map_err(|e| Error::unavailable(format!("sandbox simulator: {e}")))?;
     let status = StatusCode::from_u16(res.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     let content_type = res.headers().get(header::CONTENT_TYPE).cloned();
-    let bytes = res.bytes().await.map_err(|e| Error::unavailable(format!("sandbox simulator: {e}")))?;
+    let bytes = res
+        .bytes()
+        .await
+        .map_err(|e| Error::unavailable(format!("sandbox simulator: {e}")))?;
     let mut out = (status, bytes).into_response();
     if let Some(ct) = content_type {
         out.headers_mut().insert(header::CONTENT_TYPE, ct);

@@ -22,7 +22,10 @@ use crate::admin_key::{AdminKey, ensure_admin_key};
 use crate::args::UpConfig;
 use crate::sandbox;
 
-pub async fn run(config: UpConfig, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn run(
+    config: UpConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let data_dir = &config.data_dir.path;
     let backend = openwa_infra::embedded::open(data_dir, Arc::new(SystemClock))
         .with_context(|| format!("opening the data dir {}", data_dir.display()))?;
@@ -35,7 +38,13 @@ pub async fn run(config: UpConfig, shutdown: impl Future<Output = ()> + Send + '
         webhook_allowlist: allowlist.clone(),
     };
     let state = AppState::new(backend.clone(), api_config);
-    let admin = ensure_admin_key(&state.keys, &state.backend, data_dir, config.admin_key.as_deref()).await?;
+    let admin = ensure_admin_key(
+        &state.keys,
+        &state.backend,
+        data_dir,
+        config.admin_key.as_deref(),
+    )
+    .await?;
 
     // One signal for every part: flipped once, each part drains in its own way.
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -60,7 +69,9 @@ pub async fn run(config: UpConfig, shutdown: impl Future<Output = ()> + Send + '
     } else {
         None
     };
-    let wa_url = simulator.as_ref().map_or_else(|| config.wa_url.clone(), |s| format!("{}/", s.base_url()));
+    let wa_url = simulator
+        .as_ref()
+        .map_or_else(|| config.wa_url.clone(), |s| format!("{}/", s.base_url()));
 
     let mut parts = JoinSet::new();
     let runner_note = start_runner(&config, &backend, &wa_url, &mut parts, stopped());
@@ -75,8 +86,15 @@ pub async fn run(config: UpConfig, shutdown: impl Future<Output = ()> + Send + '
     parts.spawn({
         let backend = backend.clone();
         let stop = stopped();
-        let deliver = openwa_deliver::DeliverConfig { allowlist, ..Default::default() };
-        async move { openwa_deliver::run(backend, deliver, stop).await.context("webhook delivery") }
+        let deliver = openwa_deliver::DeliverConfig {
+            allowlist,
+            ..Default::default()
+        };
+        async move {
+            openwa_deliver::run(backend, deliver, stop)
+                .await
+                .context("webhook delivery")
+        }
     });
 
     let mut app = openwa_api::app(state.clone());
@@ -87,9 +105,18 @@ pub async fn run(config: UpConfig, shutdown: impl Future<Output = ()> + Send + '
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
-    print_banner(addr, &admin, &runner_note, simulator.as_ref().map(|s| s.base_url()));
+    print_banner(
+        addr,
+        &admin,
+        &runner_note,
+        simulator.as_ref().map(|s| s.base_url()),
+    );
 
-    let serve = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(stopped());
+    let serve = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(stopped());
     let serving = tokio::spawn(async move { serve.await.context("serving HTTP") });
 
     tokio::select! {
@@ -138,25 +165,37 @@ fn start_runner(
         takeover_on_conflict: config.takeover_on_conflict,
         ..RunnerConfig::default()
     };
-    let engine = Arc::new(ChromiumEngine::new(ChromiumConfig::for_binary(&config.chromium)));
+    let engine = Arc::new(ChromiumEngine::new(ChromiumConfig::for_binary(
+        &config.chromium,
+    )));
     let runner = Runner::new(runner_config, backend.clone(), engine);
     parts.spawn(async move { runner.run(stop).await.context("runner") });
-    format!("runner    up to {} sessions in Chromium, WhatsApp Web at {wa_url}", config.runner_capacity)
+    format!(
+        "runner    up to {} sessions in Chromium, WhatsApp Web at {wa_url}",
+        config.runner_capacity
+    )
 }
 
 fn print_banner(addr: SocketAddr, admin: &AdminKey, runner: &str, simulator: Option<String>) {
     let base = format!("http://{addr}");
     match admin {
         AdminKey::Created { secret, path } => {
-            println!("Created the admin API key. It is shown once here and saved to {}:", path.display());
+            println!(
+                "Created the admin API key. It is shown once here and saved to {}:",
+                path.display()
+            );
             println!("  {secret}");
         }
         AdminKey::FromEnvironment => println!("Admin API key: the one given in OPENWA_ADMIN_KEY."),
-        AdminKey::Existing => println!("Admin API key: created on first start (see admin.key in the data dir)."),
+        AdminKey::Existing => {
+            println!("Admin API key: created on first start (see admin.key in the data dir).")
+        }
     }
     println!("  {runner}");
     if let Some(sim) = simulator {
-        println!("  sandbox   simulator at {sim} (phone page {sim}/phone); control API at {base}/v1/sandbox/…");
+        println!(
+            "  sandbox   simulator at {sim} (phone page {sim}/phone); control API at {base}/v1/sandbox/…"
+        );
     }
     // Tests and scripts wait for this line: keep it last and unchanged.
     println!("openwa is listening on {base}");

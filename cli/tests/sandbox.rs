@@ -21,8 +21,16 @@ struct Api {
 }
 
 impl Api {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut req = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.key);
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.key);
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -41,14 +49,23 @@ impl Api {
     }
 
     /// Polls `path` until `check` accepts the answer.
-    async fn wait_for(&self, what: &str, path: &str, within: Duration, check: impl Fn(StatusCode, &Value) -> bool) -> Value {
+    async fn wait_for(
+        &self,
+        what: &str,
+        path: &str,
+        within: Duration,
+        check: impl Fn(StatusCode, &Value) -> bool,
+    ) -> Value {
         let deadline = Instant::now() + within;
         loop {
             let (status, json) = self.get(path).await;
             if check(status, &json) {
                 return json;
             }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}; last answer {status}: {json}");
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; last answer {status}: {json}"
+            );
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
@@ -60,7 +77,10 @@ fn chromium() -> String {
 
 fn start(dir: &std::path::Path) -> Gateway {
     let chromium = chromium();
-    assert!(std::path::Path::new(&chromium).exists(), "Chromium not found at {chromium}; scripts/test.sh installs it");
+    assert!(
+        std::path::Path::new(&chromium).exists(),
+        "Chromium not found at {chromium}; scripts/test.sh installs it"
+    );
     Gateway::start_with_args(
         dir,
         &["--sandbox", "--sandbox-qr-interval-ms", "2000"],
@@ -72,57 +92,131 @@ fn start(dir: &std::path::Path) -> Gateway {
 async fn the_walkthrough_works_in_sandbox_mode_from_qr_scan_to_logout() {
     let dir = tempfile::tempdir().unwrap();
     let gw = start(dir.path());
-    let key = std::fs::read_to_string(dir.path().join("admin.key")).unwrap().trim().to_owned();
-    let api = Api { http: reqwest::Client::new(), base: gw.base_url.clone(), key };
+    let key = std::fs::read_to_string(dir.path().join("admin.key"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let api = Api {
+        http: reqwest::Client::new(),
+        base: gw.base_url.clone(),
+        key,
+    };
     let minute = Duration::from_secs(60);
 
     // The phone side: two sandbox accounts.
     for (phone, name) in [(LINKED, "Sales"), (CUSTOMER, "Customer")] {
-        let (status, body) = api.post("/v1/sandbox/accounts", json!({"phone": phone, "pushname": name})).await;
-        assert!(status.is_success(), "create account {phone}: {status} {body}");
+        let (status, body) = api
+            .post(
+                "/v1/sandbox/accounts",
+                json!({"phone": phone, "pushname": name}),
+            )
+            .await;
+        assert!(
+            status.is_success(),
+            "create account {phone}: {status} {body}"
+        );
     }
 
-    let (status, _) = api.post("/v1/sessions", json!({"id": "sales", "start": true})).await;
+    let (status, _) = api
+        .post("/v1/sessions", json!({"id": "sales", "start": true}))
+        .await;
     assert_eq!(status, StatusCode::CREATED);
-    let qr = api.wait_for("a QR code", "/v1/sessions/sales/qr", minute, |s, _| s == StatusCode::OK).await;
+    let qr = api
+        .wait_for("a QR code", "/v1/sessions/sales/qr", minute, |s, _| {
+            s == StatusCode::OK
+        })
+        .await;
     let payload = qr["payload"].as_str().unwrap().to_owned();
-    assert_eq!(payload.split(',').count(), 5, "QR payload has the real shape: {payload}");
+    assert_eq!(
+        payload.split(',').count(),
+        5,
+        "QR payload has the real shape: {payload}"
+    );
 
-    let (status, body) = api.post(&format!("/v1/sandbox/accounts/{LINKED}/scan"), json!({"qr": payload})).await;
+    let (status, body) = api
+        .post(
+            &format!("/v1/sandbox/accounts/{LINKED}/scan"),
+            json!({"qr": payload}),
+        )
+        .await;
     assert!(status.is_success(), "scan: {status} {body}");
-    let session = api.wait_for("connected", "/v1/sessions/sales", minute, |_, s| s["status"] == "connected").await;
+    let session = api
+        .wait_for("connected", "/v1/sessions/sales", minute, |_, s| {
+            s["status"] == "connected"
+        })
+        .await;
     assert_eq!(session["me"]["jid"], format!("{LINKED}@c.us"));
 
     // Send a text and follow it to the customer's phone and back through the acks.
     let (status, sent) = api
-        .post("/v1/sessions/sales/messages", json!({"to": CUSTOMER, "type": "text", "text": {"body": "Your order shipped"}}))
+        .post(
+            "/v1/sessions/sales/messages",
+            json!({"to": CUSTOMER, "type": "text", "text": {"body": "Your order shipped"}}),
+        )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{sent}");
     let id = sent["id"].as_str().unwrap().to_owned();
     let path = format!("/v1/sessions/sales/messages/{id}");
-    api.wait_for("delivered", &path, minute, |_, m| m["status"] == "delivered" || m["status"] == "read").await;
+    api.wait_for("delivered", &path, minute, |_, m| {
+        m["status"] == "delivered" || m["status"] == "read"
+    })
+    .await;
     let inbox = api
-        .wait_for("the customer's copy", &format!("/v1/sandbox/accounts/{CUSTOMER}/messages?chat={LINKED}@c.us"), minute, |s, _| {
-            s.is_success()
-        })
+        .wait_for(
+            "the customer's copy",
+            &format!("/v1/sandbox/accounts/{CUSTOMER}/messages?chat={LINKED}@c.us"),
+            minute,
+            |s, _| s.is_success(),
+        )
         .await;
-    let copies = inbox.as_array().or_else(|| inbox["messages"].as_array()).cloned().unwrap_or_default();
-    let matching = copies.iter().filter(|m| m["body"] == "Your order shipped").count();
+    let copies = inbox
+        .as_array()
+        .or_else(|| inbox["messages"].as_array())
+        .cloned()
+        .unwrap_or_default();
+    let matching = copies
+        .iter()
+        .filter(|m| m["body"] == "Your order shipped")
+        .count();
     assert_eq!(matching, 1, "exactly one copy arrived: {inbox}");
 
-    let (status, _) = api.post(&format!("/v1/sandbox/accounts/{CUSTOMER}/read"), json!({"chat": format!("{LINKED}@c.us")})).await;
+    let (status, _) = api
+        .post(
+            &format!("/v1/sandbox/accounts/{CUSTOMER}/read"),
+            json!({"chat": format!("{LINKED}@c.us")}),
+        )
+        .await;
     assert!(status.is_success());
-    api.wait_for("read", &path, minute, |_, m| m["status"] == "read").await;
+    api.wait_for("read", &path, minute, |_, m| m["status"] == "read")
+        .await;
 
     // The customer answers.
-    let (status, _) = api.post(&format!("/v1/sandbox/accounts/{CUSTOMER}/messages"), json!({"to": LINKED, "body": "Thanks!"})).await;
+    let (status, _) = api
+        .post(
+            &format!("/v1/sandbox/accounts/{CUSTOMER}/messages"),
+            json!({"to": LINKED, "body": "Thanks!"}),
+        )
+        .await;
     assert!(status.is_success());
     let inbound = api
-        .wait_for("the inbound message", "/v1/sessions/sales/messages?direction=inbound", minute, |_, page| {
-            page["items"].as_array().is_some_and(|items| items.iter().any(|m| m["content"]["body"] == "Thanks!"))
-        })
+        .wait_for(
+            "the inbound message",
+            "/v1/sessions/sales/messages?direction=inbound",
+            minute,
+            |_, page| {
+                page["items"]
+                    .as_array()
+                    .is_some_and(|items| items.iter().any(|m| m["content"]["body"] == "Thanks!"))
+            },
+        )
         .await;
-    let msg = inbound["items"].as_array().unwrap().iter().find(|m| m["content"]["body"] == "Thanks!").unwrap().clone();
+    let msg = inbound["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["content"]["body"] == "Thanks!")
+        .unwrap()
+        .clone();
     assert_eq!(msg["chat_id"], format!("{CUSTOMER}@c.us"));
     assert_eq!(msg["status"], "received");
 
@@ -131,16 +225,32 @@ async fn the_walkthrough_works_in_sandbox_mode_from_qr_scan_to_logout() {
     let epoch = before["lease"]["epoch"].as_u64().unwrap();
     assert!(gw.terminate().success());
     let gw = start(dir.path());
-    let api = Api { base: gw.base_url.clone(), ..api };
+    let api = Api {
+        base: gw.base_url.clone(),
+        ..api
+    };
     // A new runner claim (higher epoch) that reaches connected: no scan happens in between.
-    api.wait_for("connected again without a scan", "/v1/sessions/sales", minute, |_, s| {
-        s["lease"]["epoch"].as_u64() > Some(epoch) && s["status"] == "connected"
-    })
+    api.wait_for(
+        "connected again without a scan",
+        "/v1/sessions/sales",
+        minute,
+        |_, s| s["lease"]["epoch"].as_u64() > Some(epoch) && s["status"] == "connected",
+    )
     .await;
-    let (_, accounts) = api.get(&format!("/v1/sandbox/accounts/{CUSTOMER}/messages?chat={LINKED}@c.us")).await;
-    assert!(accounts.to_string().contains("Your order shipped"), "the sandbox network kept its history: {accounts}");
+    let (_, accounts) = api
+        .get(&format!(
+            "/v1/sandbox/accounts/{CUSTOMER}/messages?chat={LINKED}@c.us"
+        ))
+        .await;
+    assert!(
+        accounts.to_string().contains("Your order shipped"),
+        "the sandbox network kept its history: {accounts}"
+    );
 
     let (status, _) = api.post("/v1/sessions/sales/logout", json!({})).await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    api.wait_for("logged out", "/v1/sessions/sales", minute, |_, s| s["status"] == "logged_out").await;
+    api.wait_for("logged out", "/v1/sessions/sales", minute, |_, s| {
+        s["status"] == "logged_out"
+    })
+    .await;
 }

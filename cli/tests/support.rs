@@ -34,7 +34,10 @@ impl Gateway {
             .arg("--listen")
             .arg("127.0.0.1:0")
             .args(args)
-            .env("OPENWA_LOG", std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".into()))
+            .env(
+                "OPENWA_LOG",
+                std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .env_remove("OPENWA_ADMIN_KEY")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -53,7 +56,9 @@ impl Gateway {
         });
         let mut banner = Vec::new();
         let base_url = loop {
-            let line = rx.recv_timeout(Duration::from_secs(60)).expect("openwa printed its address within 60 s");
+            let line = rx
+                .recv_timeout(Duration::from_secs(60))
+                .expect("openwa printed its address within 60 s");
             banner.push(line.clone());
             if let Some(rest) = line.strip_prefix("openwa is listening on ") {
                 break rest.trim().to_owned();
@@ -61,19 +66,30 @@ impl Gateway {
         };
         // Keep draining stdout so the child never blocks on a full pipe.
         std::thread::spawn(move || while rx.recv().is_ok() {});
-        Gateway { child, base_url, banner, data_dir: data_dir.to_owned() }
+        Gateway {
+            child,
+            base_url,
+            banner,
+            data_dir: data_dir.to_owned(),
+        }
     }
 
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().expect("kill -TERM");
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill -TERM");
         let deadline = std::time::Instant::now() + Duration::from_secs(40);
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
                 return status;
             }
-            assert!(std::time::Instant::now() < deadline, "openwa did not stop within 40 s of SIGTERM");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "openwa did not stop within 40 s of SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -88,7 +104,15 @@ impl Drop for Gateway {
 
 /// Runs an admin subcommand and returns its stdout (panics on failure).
 pub fn openwa(args: &[&str]) -> String {
-    let out = Command::new(BIN).args(args).env("OPENWA_LOG", "warn").output().expect("run openwa");
-    assert!(out.status.success(), "openwa {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(BIN)
+        .args(args)
+        .env("OPENWA_LOG", "warn")
+        .output()
+        .expect("run openwa");
+    assert!(
+        out.status.success(),
+        "openwa {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).expect("utf-8 output")
 }

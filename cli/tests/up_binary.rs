@@ -8,7 +8,10 @@ use serde_json::{Value, json};
 use support::{Gateway, openwa};
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder().timeout(std::time::Duration::from_secs(20)).build().unwrap()
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(20))
+        .build()
+        .unwrap()
 }
 
 #[tokio::test]
@@ -16,9 +19,16 @@ async fn first_start_prints_the_admin_key_once_and_saves_it_private() {
     let dir = tempfile::tempdir().unwrap();
     let gw = Gateway::start(dir.path(), &[]);
     let key_file = dir.path().join("admin.key");
-    let saved = std::fs::read_to_string(&key_file).unwrap().trim().to_owned();
+    let saved = std::fs::read_to_string(&key_file)
+        .unwrap()
+        .trim()
+        .to_owned();
     assert!(saved.starts_with("owa_"));
-    assert!(gw.banner.iter().any(|l| l.contains(&saved)), "banner shows the key: {:?}", gw.banner);
+    assert!(
+        gw.banner.iter().any(|l| l.contains(&saved)),
+        "banner shows the key: {:?}",
+        gw.banner
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -28,8 +38,16 @@ async fn first_start_prints_the_admin_key_once_and_saves_it_private() {
     assert!(gw.terminate().success());
 
     let again = Gateway::start(dir.path(), &[]);
-    assert!(!again.banner.iter().any(|l| l.contains(&saved)), "second start must not print the key again");
-    let res = client().get(format!("{}/v1/sessions", again.base_url)).bearer_auth(&saved).send().await.unwrap();
+    assert!(
+        !again.banner.iter().any(|l| l.contains(&saved)),
+        "second start must not print the key again"
+    );
+    let res = client()
+        .get(format!("{}/v1/sessions", again.base_url))
+        .bearer_auth(&saved)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
 }
 
@@ -37,11 +55,21 @@ async fn first_start_prints_the_admin_key_once_and_saves_it_private() {
 async fn the_readme_walkthrough_works_against_the_binary() {
     let dir = tempfile::tempdir().unwrap();
     let gw = Gateway::start(dir.path(), &[]);
-    let admin = std::fs::read_to_string(dir.path().join("admin.key")).unwrap().trim().to_owned();
+    let admin = std::fs::read_to_string(dir.path().join("admin.key"))
+        .unwrap()
+        .trim()
+        .to_owned();
     let http = client();
     let url = |p: &str| format!("{}{p}", gw.base_url);
 
-    let health: Value = http.get(url("/health")).send().await.unwrap().json().await.unwrap();
+    let health: Value = http
+        .get(url("/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(health["status"], "ok");
 
     // An operator key for the integration.
@@ -90,8 +118,16 @@ async fn the_readme_walkthrough_works_against_the_binary() {
     assert_eq!(got["id"], id.as_str());
     assert_eq!(got["chat_id"], "15550109999@c.us");
 
-    assert!(gw.terminate().success(), "SIGTERM ends the gateway with status 0");
-    let listed = openwa(&["sessions", "list", "--data-dir", dir.path().to_str().unwrap()]);
+    assert!(
+        gw.terminate().success(),
+        "SIGTERM ends the gateway with status 0"
+    );
+    let listed = openwa(&[
+        "sessions",
+        "list",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+    ]);
     assert!(listed.lines().any(|l| l.starts_with("sales ")), "{listed}");
 }
 
@@ -101,7 +137,12 @@ async fn an_explicit_admin_key_from_the_environment_is_adopted() {
     let key = openwa(&["keys", "generate"]).trim().to_owned();
     let gw = Gateway::start(dir.path(), &[("OPENWA_ADMIN_KEY", key.as_str())]);
     assert!(!dir.path().join("admin.key").exists());
-    let res = client().get(format!("{}/v1/api-keys", gw.base_url)).bearer_auth(&key).send().await.unwrap();
+    let res = client()
+        .get(format!("{}/v1/api-keys", gw.base_url))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
 }
 
@@ -109,17 +150,44 @@ async fn an_explicit_admin_key_from_the_environment_is_adopted() {
 async fn admin_subcommands_create_list_and_revoke_keys_in_the_data_dir() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
-    let created = openwa(&["keys", "create", "--data-dir", d, "--name", "ops", "--role", "viewer"]);
-    let id = created.lines().find_map(|l| l.strip_prefix("id")).unwrap().trim().to_owned();
-    let secret = created.lines().find_map(|l| l.strip_prefix("secret")).unwrap().trim().to_owned();
+    let created = openwa(&[
+        "keys",
+        "create",
+        "--data-dir",
+        d,
+        "--name",
+        "ops",
+        "--role",
+        "viewer",
+    ]);
+    let id = created
+        .lines()
+        .find_map(|l| l.strip_prefix("id"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let secret = created
+        .lines()
+        .find_map(|l| l.strip_prefix("secret"))
+        .unwrap()
+        .trim()
+        .to_owned();
     let listed = openwa(&["keys", "list", "--data-dir", d]);
-    assert!(listed.contains(&id) && listed.contains("active"), "{listed}");
+    assert!(
+        listed.contains(&id) && listed.contains("active"),
+        "{listed}"
+    );
     assert!(!listed.contains(&secret), "list never shows secrets");
     openwa(&["keys", "revoke", "--data-dir", d, &id]);
     assert!(openwa(&["keys", "list", "--data-dir", d]).contains("revoked"));
 
     // The revoked key is refused by a running gateway.
     let gw = Gateway::start(dir.path(), &[]);
-    let res = client().get(format!("{}/v1/sessions", gw.base_url)).bearer_auth(&secret).send().await.unwrap();
+    let res = client()
+        .get(format!("{}/v1/sessions", gw.base_url))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 }
