@@ -19,7 +19,11 @@ use crate::session::SessionCtx;
 const PAIRING_CODE_TTL: chrono::Duration = chrono::Duration::minutes(3);
 
 /// Receives and runs the session's commands until `stop` turns true or the lease is lost.
-pub(crate) async fn control_loop(ctx: Arc<SessionCtx>, engine: Arc<dyn EngineSession>, mut stop: watch::Receiver<bool>) {
+pub(crate) async fn control_loop(
+    ctx: Arc<SessionCtx>,
+    engine: Arc<dyn EngineSession>,
+    mut stop: watch::Receiver<bool>,
+) {
     let queue_name = QueueName::Control(ctx.id.clone());
     let queue = ctx.host.backend.queue.clone();
     if let Err(error) = queue.ensure(&queue_name).await {
@@ -56,7 +60,9 @@ pub(crate) async fn control_loop(ctx: Arc<SessionCtx>, engine: Arc<dyn EngineSes
                 }
                 Err(error) => {
                     tracing::warn!(%error, "unreadable control job");
-                    let _ = queue.dead_letter(&queue_name, &job.receipt, "unreadable command").await;
+                    let _ = queue
+                        .dead_letter(&queue_name, &job.receipt, "unreadable command")
+                        .await;
                 }
             }
         }
@@ -65,11 +71,19 @@ pub(crate) async fn control_loop(ctx: Arc<SessionCtx>, engine: Arc<dyn EngineSes
 
 /// Runs one command. Commands are not retried: a pairing code or a logout that fails is
 /// reported and the user asks again.
-pub(crate) async fn handle_command(ctx: &SessionCtx, engine: &dyn EngineSession, command: &SessionCommand) -> Result<(), EngineError> {
+pub(crate) async fn handle_command(
+    ctx: &SessionCtx,
+    engine: &dyn EngineSession,
+    command: &SessionCommand,
+) -> Result<(), EngineError> {
     match command {
         SessionCommand::RequestPairingCode { phone } => {
             let code = engine.request_pairing_code(phone).await?;
-            let pairing = PairingCode { code: code.clone(), phone: phone.clone(), expires_at: chrono::Utc::now() + PAIRING_CODE_TTL };
+            let pairing = PairingCode {
+                code: code.clone(),
+                phone: phone.clone(),
+                expires_at: chrono::Utc::now() + PAIRING_CODE_TTL,
+            };
             ctx.set_pairing_phone(Some(phone.clone()));
             let update = RuntimeUpdate {
                 status: Some(SessionStatus::Pairing),
@@ -79,7 +93,10 @@ pub(crate) async fn handle_command(ctx: &SessionCtx, engine: &dyn EngineSession,
             // A fenced write means the lease is gone; the supervisor notices and stops.
             let _ = ctx.write_runtime(&update).await;
             ctx.publisher
-                .publish(EventType::SessionPairingCode, json!({ "code": code, "phone": phone, "expires_at": pairing.expires_at }))
+                .publish(
+                    EventType::SessionPairingCode,
+                    json!({ "code": code, "phone": phone, "expires_at": pairing.expires_at }),
+                )
                 .await;
             Ok(())
         }

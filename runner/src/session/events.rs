@@ -73,7 +73,10 @@ pub(crate) async fn handle(
                 phone,
                 expires_at: chrono::Utc::now() + chrono::Duration::minutes(3),
             });
-            let update = RuntimeUpdate { pairing_code: pairing.clone().map(Some), ..status(SessionStatus::Pairing) };
+            let update = RuntimeUpdate {
+                pairing_code: pairing.clone().map(Some),
+                ..status(SessionStatus::Pairing)
+            };
             ctx.set_status(update, json!({})).await?;
             ctx.publisher
                 .publish(

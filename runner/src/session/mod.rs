@@ -109,7 +109,10 @@ impl SessionCtx {
     }
 
     pub fn pairing_phone(&self) -> Option<openwa_core::jid::ChatId> {
-        self.pairing_phone.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.pairing_phone
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn holds_lease(&self) -> bool {

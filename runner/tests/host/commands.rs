@@ -30,7 +30,13 @@ fn operator() -> Principal {
 fn service(env: &TestEnv) -> SessionService {
     let b = &env.backend;
     let audit = AuditLog::new(b.audit.clone(), b.clock.clone());
-    SessionService::new(b.sessions.clone(), b.messages.clone(), b.queue.clone(), audit, b.clock.clone())
+    SessionService::new(
+        b.sessions.clone(),
+        b.messages.clone(),
+        b.queue.clone(),
+        audit,
+        b.clock.clone(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -38,12 +44,21 @@ async fn a_pairing_code_requested_through_the_service_is_stored_on_the_session()
     let env = TestEnv::new();
     let id = env.session("s1", Pacing::default()).await;
     let runner = env.start(env.config("r1"));
-    eventually(WAIT, "qr", || async { env.get(&id).await.status == SessionStatus::Qr }).await;
+    eventually(WAIT, "qr", || async {
+        env.get(&id).await.status == SessionStatus::Qr
+    })
+    .await;
 
     let phone = ChatId::parse("+1 555 010 9999").unwrap();
-    service(&env).request_pairing_code(&operator(), &id, phone.clone()).await.unwrap();
+    service(&env)
+        .request_pairing_code(&operator(), &id, phone.clone())
+        .await
+        .unwrap();
 
-    eventually(WAIT, "pairing code stored", || async { env.get(&id).await.pairing_code.is_some() }).await;
+    eventually(WAIT, "pairing code stored", || async {
+        env.get(&id).await.pairing_code.is_some()
+    })
+    .await;
     let s = env.get(&id).await;
     let code = s.pairing_code.unwrap();
     assert_eq!(code.code, "FAKE-CODE");
@@ -57,12 +72,21 @@ async fn a_pairing_code_is_refused_once_the_session_is_connected() {
     let env = TestEnv::new();
     let id = env.session("s1", Pacing::default()).await;
     let runner = env.start(env.config("r1"));
-    eventually(WAIT, "qr", || async { env.get(&id).await.status == SessionStatus::Qr }).await;
+    eventually(WAIT, "qr", || async {
+        env.get(&id).await.status == SessionStatus::Qr
+    })
+    .await;
     env.fake.scan(&id);
-    eventually(WAIT, "connected", || async { env.get(&id).await.status == SessionStatus::Connected }).await;
+    eventually(WAIT, "connected", || async {
+        env.get(&id).await.status == SessionStatus::Connected
+    })
+    .await;
 
     let phone = ChatId::parse("15550109999").unwrap();
-    let err = service(&env).request_pairing_code(&operator(), &id, phone).await.unwrap_err();
+    let err = service(&env)
+        .request_pairing_code(&operator(), &id, phone)
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Conflict { .. }), "{err:?}");
     runner.stop().await;
 }
@@ -72,15 +96,27 @@ async fn a_logout_through_the_service_logs_the_device_out_and_deletes_the_snapsh
     let env = TestEnv::new();
     let id = env.session("s1", Pacing::default()).await;
     let runner = env.start(env.config("r1"));
-    eventually(WAIT, "qr", || async { env.get(&id).await.status == SessionStatus::Qr }).await;
+    eventually(WAIT, "qr", || async {
+        env.get(&id).await.status == SessionStatus::Qr
+    })
+    .await;
     env.fake.scan(&id);
-    eventually(WAIT, "a snapshot", || async { env.backend.blobs.get(&snapshot_key(&id)).await.is_ok() }).await;
+    eventually(WAIT, "a snapshot", || async {
+        env.backend.blobs.get(&snapshot_key(&id)).await.is_ok()
+    })
+    .await;
 
     service(&env).logout(&operator(), &id).await.unwrap();
 
-    eventually(WAIT, "logged out", || async { env.get(&id).await.status == SessionStatus::LoggedOut }).await;
+    eventually(WAIT, "logged out", || async {
+        env.get(&id).await.status == SessionStatus::LoggedOut
+    })
+    .await;
     eventually(WAIT, "snapshot deleted", || async {
-        matches!(env.backend.blobs.get(&snapshot_key(&id)).await, Err(Error::NotFound { .. }))
+        matches!(
+            env.backend.blobs.get(&snapshot_key(&id)).await,
+            Err(Error::NotFound { .. })
+        )
     })
     .await;
     runner.stop().await;
