@@ -182,7 +182,7 @@ async fn the_phone_page_scans_a_gateway_page_and_chats() {
     let phone = chrome.open(&format!("{base}/phone")).await;
     wait_for(&phone, &format!("const s = document.getElementById('account'); if (!s.options.length) return false; s.value = '{X}'; s.dispatchEvent(new Event('change')); return true;"), Duration::from_secs(15)).await;
     wait_for(&phone, "const b = [...document.querySelectorAll('#pages button')].find(b => b.textContent === 'Scan QR'); if (!b) return false; b.click(); return true;", Duration::from_secs(15)).await;
-    wait_for(&app, "return performance.getEntriesByType('navigation')[0].type === 'reload' && require('WAWebSocketModel').Socket.hasSynced;", Duration::from_secs(20)).await;
+    wait_for(&app, "return performance.getEntriesByType('navigation')[0].type === 'reload' && require('WAWebSocketModel').Socket.hasSynced;", Duration::from_secs(45)).await;
 
     // Chat as Yara from the phone page.
     js(&phone, &format!("const s = document.getElementById('account'); s.value = '{Y}'; s.dispatchEvent(new Event('change')); \

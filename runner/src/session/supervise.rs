@@ -17,6 +17,9 @@ use crate::engine::{EngineEvent, EngineSession, SessionSpec};
 use crate::host::Host;
 use crate::{control, send};
 
+/// How long after a login the first snapshot is taken (see `drive`).
+const LOGIN_SNAPSHOT_DELAY: Duration = Duration::from_secs(3);
+
 /// Supervises one claimed session until it stops, is lost or the runner drains.
 pub(crate) async fn supervise(
     host: Arc<Host>,
@@ -151,6 +154,10 @@ async fn drive(
         config.snapshot_interval,
     );
     let mut last_reason = String::from("engine stream ended");
+    // The first snapshot after a login waits a little: Chromium writes Local Storage to disk
+    // lazily (under a second after the write, measured), and a copy taken before that holds
+    // half a login.
+    let mut login_snapshot_at: Option<Instant> = None;
 
     let exit = loop {
         tokio::select! {
@@ -178,12 +185,16 @@ async fn drive(
                         Ok(events::Flow::LoggedIn) => {
                             ctx.logged_in.store(true, Ordering::SeqCst);
                             ctx.reached_ready.store(true, Ordering::SeqCst);
-                            ctx.snapshot().await;
+                            login_snapshot_at = Some(Instant::now() + LOGIN_SNAPSHOT_DELAY);
                         }
                         Err(exit) => break exit,
                     }
                 }
             },
+            _ = sleep_until_opt(login_snapshot_at) => {
+                login_snapshot_at = None;
+                ctx.snapshot().await;
+            }
             _ = snapshots.tick() => {
                 if *ctx.status.borrow() == SessionStatus::Connected {
                     ctx.snapshot().await;

@@ -10,6 +10,7 @@ use openwa_core::id::ApiKeyId;
 use openwa_core::jid::ChatId;
 use openwa_core::services::{AuditLog, SessionService};
 use openwa_core::session::{Pacing, SessionStatus};
+use openwa_runner::engine::fake::{FakeEngine, FakeOptions};
 use openwa_runner::snapshot::snapshot_key;
 
 use crate::support::{TestEnv, eventually};
@@ -27,6 +28,16 @@ fn operator() -> Principal {
     }
 }
 
+/// A test env whose fake engine waits for an explicit scan (the default scans at once).
+fn env_waiting_for_scan() -> TestEnv {
+    let mut env = TestEnv::new();
+    env.fake = FakeEngine::new(FakeOptions {
+        auto_scan: None,
+        ..Default::default()
+    });
+    env
+}
+
 fn service(env: &TestEnv) -> SessionService {
     let b = &env.backend;
     let audit = AuditLog::new(b.audit.clone(), b.clock.clone());
@@ -41,7 +52,7 @@ fn service(env: &TestEnv) -> SessionService {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pairing_code_requested_through_the_service_is_stored_on_the_session() {
-    let env = TestEnv::new();
+    let env = env_waiting_for_scan();
     let id = env.session("s1", Pacing::default()).await;
     let runner = env.start(env.config("r1"));
     eventually(WAIT, "qr", || async {
@@ -69,7 +80,7 @@ async fn a_pairing_code_requested_through_the_service_is_stored_on_the_session()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pairing_code_is_refused_once_the_session_is_connected() {
-    let env = TestEnv::new();
+    let env = env_waiting_for_scan();
     let id = env.session("s1", Pacing::default()).await;
     let runner = env.start(env.config("r1"));
     eventually(WAIT, "qr", || async {
@@ -93,7 +104,7 @@ async fn a_pairing_code_is_refused_once_the_session_is_connected() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_logout_through_the_service_logs_the_device_out_and_deletes_the_snapshot() {
-    let env = TestEnv::new();
+    let env = env_waiting_for_scan();
     let id = env.session("s1", Pacing::default()).await;
     let runner = env.start(env.config("r1"));
     eventually(WAIT, "qr", || async {
