@@ -16,6 +16,7 @@
 //! - [`config`], [`error`]: [`RunnerConfig`] and [`RunnerError`]
 
 pub mod config;
+mod control;
 pub mod engine;
 pub mod error;
 mod host;
@@ -23,7 +24,6 @@ mod http;
 pub mod metrics;
 pub mod pacing;
 pub mod publish;
-mod control;
 mod send;
 mod session;
 pub mod snapshot;

@@ -159,14 +159,7 @@ async fn killing_chromium_ends_the_event_stream_quickly() {
     next_matching(&mut events, |e| matches!(e, EngineEvent::Qr { .. })).await;
     let pids = session.pids();
     assert!(!pids.is_empty());
-    // The browser process is the one without a `--type=` (renderers, zygote, utilities have one).
-    let root = *pids
-        .iter()
-        .find(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .is_ok_and(|c| !String::from_utf8_lossy(&c).contains("--type="))
-        })
-        .expect("the browser process");
+    let root = browser_pid(&pids);
     std::process::Command::new("kill")
         .args(["-9", &root.to_string()])
         .status()
@@ -306,7 +299,7 @@ async fn a_chromium_left_on_the_profile_is_reaped_before_the_session_starts() {
             .unwrap()
     };
     for _ in 0..100 {
-        if profile.join("SingletonLock").symlink_metadata().is_ok() {
+        if profile.join("DevToolsActivePort").exists() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -314,14 +307,19 @@ async fn a_chromium_left_on_the_profile_is_reaped_before_the_session_starts() {
 
     let (session, mut events) = world.start("orphan").await;
     next_matching(&mut events, |e| matches!(e, EngineEvent::Qr { .. })).await;
-    let status = tokio::time::timeout(
-        Duration::from_secs(5),
-        tokio::task::spawn_blocking(move || orphan.wait()),
-    )
-    .await
-    .expect("the orphan was killed")
-    .unwrap()
-    .unwrap();
+    let mut reaped = None;
+    for _ in 0..50 {
+        reaped = orphan.try_wait().unwrap();
+        if reaped.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if reaped.is_none() {
+        let _ = orphan.kill();
+        let _ = orphan.wait();
+    }
+    let status = reaped.expect("the leftover Chromium was killed at start");
     assert!(!status.success());
     session.stop().await.unwrap();
 }
@@ -375,4 +373,66 @@ async fn a_page_stuck_in_a_reload_loop_fails_after_the_boot_timeout() {
         matches!(rest.last(), Some(EngineEvent::Failed { error: EngineError::Timeout(m) }) if m.contains("did not settle")),
         "{rest:?}"
     );
+}
+
+/// Child half of `a_killed_runner_takes_its_chromium_down`: a "runner" process that starts a
+/// session, writes its browser pid to a file and waits to be SIGKILLed.
+#[tokio::test]
+#[ignore = "helper process of a_killed_runner_takes_its_chromium_down"]
+async fn orphan_helper_runner() {
+    let Some(out) = std::env::var_os("OPENWA_ORPHAN_PID_FILE") else {
+        return;
+    };
+    let world = World::new().await;
+    let (session, mut events) = world.start("orphan-helper").await;
+    next_matching(&mut events, |e| matches!(e, EngineEvent::Qr { .. })).await;
+    std::fs::write(out, browser_pid(&session.pids()).to_string()).unwrap();
+    tokio::time::sleep(Duration::from_secs(120)).await;
+}
+
+#[tokio::test]
+async fn a_killed_runner_takes_its_chromium_down() {
+    let _serial = SERIAL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("browser.pid");
+    let mut runner = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "orphan_helper_runner",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env("OPENWA_ORPHAN_PID_FILE", &pid_file)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut browser = None;
+    for _ in 0..300 {
+        if let Some(pid) = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|s| s.parse::<u32>().ok())
+        {
+            browser = Some(pid);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let browser = browser.expect("the helper runner started a session");
+
+    runner.kill().unwrap(); // SIGKILL: no destructor runs
+    runner.wait().unwrap();
+    let gone = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| s.contains(") Z "))
+    };
+    for _ in 0..80 {
+        if gone(browser) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = std::process::Command::new("kill")
+        .args(["-9", "--", &format!("-{browser}")])
+        .status();
+    panic!("Chromium {browser} outlived its SIGKILLed runner by 8 s");
 }

@@ -111,3 +111,84 @@ async fn measure_new_headless_and_headless_shell() {
         println!("chromium-headless-shell not installed; skipped");
     }
 }
+
+/// PSS of `n` unpaired WhatsApp Web pages (until the first QR): one Chromium per session (the
+/// engine's design) vs one Chromium with one browser context per page (not implemented; for
+/// comparison only).
+async fn measure_contexts(binary: PathBuf, n: usize) {
+    use chromiumoxide::Browser;
+    use chromiumoxide::cdp::browser_protocol::target::{
+        CreateBrowserContextParams, CreateTargetParams,
+    };
+    use futures::StreamExt;
+    use openwa_runner::engine::chromium::launch::{LaunchSpec, launch, process_tree};
+
+    let mut world = World::new().await;
+    world.engine = ChromiumEngine::new(ChromiumConfig::for_binary(&binary));
+    let mut sessions = Vec::new();
+    for i in 0..n {
+        let (s, mut events) = world.start(&format!("per-process-{i}")).await;
+        next_matching(&mut events, |e| matches!(e, EngineEvent::Qr { .. })).await;
+        tokio::spawn(async move { while events.recv().await.is_some() {} });
+        sessions.push(s);
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let per_process = pss_mib(&sessions.iter().flat_map(|s| s.pids()).collect::<Vec<_>>());
+    for s in &sessions {
+        s.stop().await.unwrap();
+    }
+
+    let config = ChromiumConfig::for_binary(&binary);
+    let spec = LaunchSpec {
+        binary: binary.clone(),
+        headless: config.headless.clone(),
+        profile_dir: world.profile("shared"),
+        proxy: None,
+        extra_args: Vec::new(),
+        timeout: Duration::from_secs(20),
+    };
+    let mut proc = launch(&spec).await.expect("launch");
+    let (mut browser, mut handler) = Browser::connect(proc.ws_url.clone())
+        .await
+        .expect("connect");
+    let pump = tokio::spawn(async move { while let Some(Ok(())) = handler.next().await {} });
+    let url = format!("{}/", world.sim.base_url());
+    for _ in 0..n {
+        let ctx = browser
+            .create_browser_context(CreateBrowserContextParams::default())
+            .await
+            .unwrap();
+        let target = CreateTargetParams::builder()
+            .url(url.clone())
+            .browser_context_id(ctx)
+            .build()
+            .unwrap();
+        browser.new_page(target).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let shared = pss_mib(&process_tree(proc.pid));
+    let _ = browser.close().await;
+    let _ = proc.child.wait().await;
+    pump.abort();
+    println!(
+        "{} x{n} unpaired pages: one Chromium per session {:.0} MiB/session; one Chromium + contexts {:.0} MiB/session",
+        binary.display(),
+        per_process / n as f64,
+        shared / n as f64,
+    );
+}
+
+#[tokio::test]
+#[ignore = "prints measurements; run with --ignored --nocapture"]
+async fn measure_one_browser_per_session_against_shared_contexts() {
+    let _serial = SERIAL.lock().await;
+    let n: usize = std::env::var("MEASURE_SESSIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    measure_contexts(chromium(), n).await;
+    let shell = PathBuf::from("/usr/lib/chromium/chromium-headless-shell");
+    if shell.exists() {
+        measure_contexts(shell, n).await;
+    }
+}

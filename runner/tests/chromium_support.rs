@@ -243,3 +243,17 @@ pub fn media_ref(mimetype: &str, bytes: &[u8]) -> openwa_core::content::MediaRef
         sha256: format!("{:x}", sha2::Sha256::digest(bytes)),
     }
 }
+
+/// The browser process among a session's pids: it runs on a profile and has no `--type=`
+/// (renderers, zygotes and utilities do; the orphan watchdog has no profile).
+pub fn browser_pid(pids: &[u32]) -> u32 {
+    *pids
+        .iter()
+        .find(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                let c = String::from_utf8_lossy(&c);
+                c.contains("--user-data-dir=") && !c.contains("--type=")
+            })
+        })
+        .expect("the browser process")
+}

@@ -12,12 +12,16 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use openwa_core::apikey::Role;
+use openwa_core::auth::Principal;
 use openwa_core::clock::SystemClock;
 use openwa_core::content::Content;
+use openwa_core::id::ApiKeyId;
 use openwa_core::id::{MessageId, SessionId};
 use openwa_core::jid::ChatId;
-use openwa_core::message::{Direction, Message, MessageStatus, SendJob};
-use openwa_core::ports::{Backend, NewJob, QueueName};
+use openwa_core::message::{MessageStatus, SendCommand};
+use openwa_core::ports::{Backend, QueueName};
+use openwa_core::services::{AuditLog, MessageService};
 use openwa_core::session::{DesiredState, Session, SessionConfig, SessionStatus};
 use openwa_runner::snapshot::snapshot_key;
 use openwa_simulator::{Simulator, SimulatorConfig};
@@ -171,49 +175,38 @@ impl World {
         }
     }
 
-    /// Stores a queued text and its send job, as the API does.
+    /// Accepts a text send the way the API does (store `queued`, enqueue the job).
     async fn enqueue_text(&self, session: &SessionId, to: &ChatId, body: &str) -> MessageId {
-        let now = self.backend.clock.now();
-        let content = Content::Text {
-            body: body.into(),
-            link_preview: false,
+        let b = &self.backend;
+        let audit = AuditLog::new(b.audit.clone(), b.clock.clone());
+        let messages = MessageService::new(
+            b.sessions.clone(),
+            b.messages.clone(),
+            b.queue.clone(),
+            b.blobs.clone(),
+            audit,
+            b.clock.clone(),
+        );
+        let operator = Principal {
+            key_id: ApiKeyId::generate(),
+            key_name: "test".into(),
+            role: Role::Operator,
+            allowed_sessions: None,
+            rate_limit_per_minute: None,
+            source_ip: None,
         };
-        let message = Message {
-            id: MessageId::generate(),
-            wa_id: None,
+        let command = SendCommand {
             session_id: session.clone(),
-            chat_id: to.clone(),
-            direction: Direction::Outbound,
-            author: None,
-            kind: content.kind(),
-            content,
+            to: to.clone(),
+            content: Content::Text {
+                body: body.into(),
+                link_preview: false,
+            },
             reply_to: None,
             mentions: vec![],
-            status: MessageStatus::Queued,
-            failure: None,
             idempotency_key: None,
-            request_fingerprint: None,
-            created_at: now,
-            updated_at: now,
         };
-        self.backend.messages.insert(&message).await.unwrap();
-        let job = SendJob {
-            message_id: message.id.clone(),
-            session_id: session.clone(),
-            chat_id: to.clone(),
-        };
-        let new_job = NewJob {
-            body: serde_json::to_vec(&job).unwrap(),
-            group: Some(to.to_string()),
-            dedup_id: Some(message.id.to_string()),
-            delay: Duration::ZERO,
-        };
-        self.backend
-            .queue
-            .send(&QueueName::Send(session.clone()), new_job)
-            .await
-            .unwrap();
-        message.id
+        messages.send(&operator, command).await.unwrap().message.id
     }
 
     async fn customer_bodies(&self) -> Vec<String> {

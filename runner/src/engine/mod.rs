@@ -103,9 +103,19 @@ pub struct InboundMessage {
 /// Group membership and settings changes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GroupChange {
-    Join { participants: Vec<ChatId>, by: Option<ChatId> },
-    Leave { participants: Vec<ChatId>, by: Option<ChatId> },
-    Update { field: String, value: String, by: Option<ChatId> },
+    Join {
+        participants: Vec<ChatId>,
+        by: Option<ChatId>,
+    },
+    Leave {
+        participants: Vec<ChatId>,
+        by: Option<ChatId>,
+    },
+    Update {
+        field: String,
+        value: String,
+        by: Option<ChatId>,
+    },
 }
 
 /// What happens in a session, as the engine reports it.
@@ -115,29 +125,60 @@ pub enum GroupChange {
 #[derive(Debug, Clone, PartialEq)]
 pub enum EngineEvent {
     /// A QR code to scan; replaces the previous one.
-    Qr { payload: String, expires_at: DateTime<Utc> },
+    Qr {
+        payload: String,
+        expires_at: DateTime<Utc>,
+    },
     /// A pairing code to type on the phone.
-    PairingCode { code: String },
+    PairingCode {
+        code: String,
+    },
     /// The login was accepted; syncing.
     Authenticated,
     /// Synced and usable.
-    Ready { me: Me },
+    Ready {
+        me: Me,
+    },
     /// A raw WhatsApp Web state change (`CONNECTED`, `TIMEOUT`, `CONFLICT`, …).
-    State { state: String },
+    State {
+        state: String,
+    },
     Message(InboundMessage),
     /// Ack level: -1 error, 1 server, 2 device, 3 read, 4 played.
-    Ack { wa_id: WaMessageId, level: i8 },
-    Revoked { wa_id: WaMessageId },
-    Edited { wa_id: WaMessageId, body: String },
-    Reaction { target: WaMessageId, sender: ChatId, emoji: String },
-    Group { chat: ChatId, change: GroupChange },
-    Call { from: ChatId, video: bool },
+    Ack {
+        wa_id: WaMessageId,
+        level: i8,
+    },
+    Revoked {
+        wa_id: WaMessageId,
+    },
+    Edited {
+        wa_id: WaMessageId,
+        body: String,
+    },
+    Reaction {
+        target: WaMessageId,
+        sender: ChatId,
+        emoji: String,
+    },
+    Group {
+        chat: ChatId,
+        change: GroupChange,
+    },
+    Call {
+        from: ChatId,
+        video: bool,
+    },
     /// The connection dropped; the engine is reconnecting (or gave up, if the stream ends).
-    Disconnected { reason: String },
+    Disconnected {
+        reason: String,
+    },
     /// The device was logged out (from the phone or by `logout`); the login is gone.
     LoggedOut,
     /// The session cannot go on: e.g. the page's module surface changed. The stream ends.
-    Failed { error: EngineError },
+    Failed {
+        error: EngineError,
+    },
 }
 
 /// Engine errors, by what the caller should do about them.
@@ -145,7 +186,11 @@ pub enum EngineEvent {
 pub enum EngineError {
     /// WhatsApp Web's in-page surface is not what the bridge expects.
     #[error("WhatsApp Web {version}: module {module} is missing or changed ({detail})")]
-    SurfaceChanged { version: String, module: String, detail: String },
+    SurfaceChanged {
+        version: String,
+        module: String,
+        detail: String,
+    },
     /// The session is not logged in / not ready for this operation.
     #[error("session not ready: {0}")]
     NotReady(String),
@@ -178,14 +223,20 @@ impl EngineError {
 
     /// Whether the same operation may succeed after a restart or a wait.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::NotReady(_) | Self::Browser(_) | Self::Timeout(_))
+        matches!(
+            self,
+            Self::NotReady(_) | Self::Browser(_) | Self::Timeout(_)
+        )
     }
 }
 
 /// Starts sessions.
 #[async_trait]
 pub trait Engine: Send + Sync {
-    async fn start(&self, spec: SessionSpec) -> Result<(Box<dyn EngineSession>, mpsc::Receiver<EngineEvent>), EngineError>;
+    async fn start(
+        &self,
+        spec: SessionSpec,
+    ) -> Result<(Box<dyn EngineSession>, mpsc::Receiver<EngineEvent>), EngineError>;
 }
 
 /// A running session.
@@ -219,7 +270,10 @@ mod tests {
         assert_ne!(wa_key_for(&a), wa_key_for(&b));
         let key = wa_key_for(&a);
         assert_eq!(key.len(), 32);
-        assert!(key.chars().all(|c| c.is_ascii_digit() || c.is_ascii_uppercase()));
+        assert!(
+            key.chars()
+                .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
+        );
         assert!(WaMessageId::outgoing(&ChatId::parse("15550109999").unwrap(), &key).is_ok());
     }
 }

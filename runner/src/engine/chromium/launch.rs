@@ -3,8 +3,10 @@
 //! Chromium is spawned by us (not by chromiumoxide) so that:
 //! - it runs in **its own process group**: stopping or killing the session reaches every
 //!   renderer and helper, and a leftover tree can be reaped as a whole;
-//! - a Chromium orphaned by a SIGKILLed runner is found again through the profile's
-//!   `SingletonLock` (a symlink to `<host>-<pid>`) and killed before the profile is reused;
+//! - a Chromium orphaned by a SIGKILLed runner dies within seconds (a watchdog shell in its
+//!   group kills the group once the runner is gone), and a leftover one is found again
+//!   (`SingletonLock`, or a `/proc` scan for its `--user-data-dir`) and killed before the
+//!   profile is reused;
 //! - the DevTools address is read from the profile's `DevToolsActivePort` file instead of
 //!   parsing stderr.
 
@@ -19,6 +21,9 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use super::ChromiumError;
+
+/// How often the orphan watchdog checks that the runner is still alive.
+const WATCHDOG_POLL_S: u32 = 2;
 
 /// Flags every session's Chromium gets (besides the profile, proxy and debugging port).
 const BASE_FLAGS: &[&str] = &[
@@ -100,6 +105,7 @@ pub async fn launch(spec: &LaunchSpec) -> Result<ChromiumProcess, ChromiumError>
     let pid = child
         .id()
         .ok_or_else(|| ChromiumError::Launch("Chromium exited at once".into()))?;
+    spawn_watchdog(pid);
     let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
     if let Some(stderr) = child.stderr.take() {
         // Always drain stderr: a full pipe would block Chromium.
@@ -145,6 +151,34 @@ pub async fn launch(spec: &LaunchSpec) -> Result<ChromiumProcess, ChromiumError>
     })
 }
 
+/// Starts a tiny shell in Chromium's process group that kills the group once this process
+/// is gone: if the runner is SIGKILLed, its browsers follow within [`WATCHDOG_POLL_S`] seconds
+/// instead of running on as orphans. (A parent-death signal would need `unsafe` `pre_exec`.)
+/// Stopping the session kills the group, the watchdog included.
+fn spawn_watchdog(chromium_pid: u32) {
+    let me = std::process::id();
+    let script = format!(
+        "while kill -0 {me} 2>/dev/null; do sleep {WATCHDOG_POLL_S}; done; kill -9 -{chromium_pid}"
+    );
+    let Ok(pgid) = i32::try_from(chromium_pid) else {
+        return;
+    };
+    let spawned = Command::new("/bin/sh")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(pgid)
+        .spawn();
+    match spawned {
+        // Reap it when it ends (with the group), so it leaves no zombie.
+        Ok(mut watchdog) => drop(tokio::spawn(async move { watchdog.wait().await })),
+        Err(error) => {
+            tracing::warn!(%error, "no orphan watchdog for Chromium; a killed runner may leave it running")
+        }
+    }
+}
+
 /// The last stderr lines, joined.
 pub fn tail_text(tail: &Mutex<VecDeque<String>>) -> String {
     let t = tail.lock().unwrap_or_else(|p| p.into_inner());
@@ -174,17 +208,24 @@ fn to_pid(pid: u32) -> Option<Pid> {
 }
 
 /// Kills a Chromium left running on `profile` (e.g. after the runner was SIGKILLed) and
-/// removes its singleton files, so the new browser can take the profile.
+/// removes its singleton files, so the new browser can take the profile. Two ways to find it:
+/// the profile's `SingletonLock` (`<host>-<pid>`, full Chromium), and a scan of `/proc` for a
+/// browser process started on that profile (`chromium-headless-shell` takes no lock, yet two
+/// browsers on one profile corrupt its IndexedDB).
 pub async fn reap_stale(profile: &Path) {
-    let lock = profile.join("SingletonLock");
-    let Ok(target) = std::fs::read_link(&lock) else {
-        return;
-    };
-    let pid = target
-        .to_string_lossy()
-        .rsplit_once('-')
-        .and_then(|(_, pid)| pid.parse::<u32>().ok());
-    if let Some(pid) = pid.filter(|pid| holds_profile(*pid, profile)) {
+    let from_lock = std::fs::read_link(profile.join("SingletonLock"))
+        .ok()
+        .and_then(|t| {
+            t.to_string_lossy()
+                .rsplit_once('-')
+                .and_then(|(_, pid)| pid.parse::<u32>().ok())
+        });
+    let mut stale: BTreeSet<u32> = from_lock.into_iter().collect();
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        stale.extend(dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok()));
+    }
+    stale.retain(|pid| *pid != std::process::id() && is_browser_on(*pid, profile));
+    for &pid in &stale {
         tracing::warn!(pid, profile = %profile.display(), "killing a leftover Chromium that still holds the profile");
         if let Some(p) = to_pid(pid) {
             // Our Chromium leads its own group; kill the group, and the process in any case.
@@ -193,26 +234,32 @@ pub async fn reap_stale(profile: &Path) {
             }
             let _ = kill_process(p, Signal::KILL);
         }
-        for _ in 0..100 {
-            if !Path::new(&format!("/proc/{pid}")).exists() || is_zombie(pid) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for _ in 0..100 {
+        if stale
+            .iter()
+            .all(|pid| !Path::new(&format!("/proc/{pid}")).exists() || is_zombie(*pid))
+        {
+            break;
         }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     for name in ["SingletonLock", "SingletonSocket", "SingletonCookie"] {
         let _ = std::fs::remove_file(profile.join(name));
     }
 }
 
-/// Whether `pid` is a Chromium started on `profile` (checked on its command line, so a
-/// recycled pid of an unrelated process is never killed).
-fn holds_profile(pid: u32, profile: &Path) -> bool {
+/// Whether `pid` is a Chromium browser process (not a renderer or helper) started on
+/// `profile`, checked on its command line, so a recycled pid of an unrelated process is never
+/// killed.
+fn is_browser_on(pid: u32, profile: &Path) -> bool {
     let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
         return false;
     };
     let want = format!("--user-data-dir={}", profile.display());
-    cmdline.split(|b| *b == 0).any(|arg| arg == want.as_bytes())
+    let mut args = cmdline.split(|b| *b == 0);
+    let on_profile = args.clone().any(|arg| arg == want.as_bytes());
+    on_profile && !args.any(|arg| arg.starts_with(b"--type="))
 }
 
 /// `(ppid, pgid, state)` from `/proc/<pid>/stat`.
