@@ -57,9 +57,12 @@ async fn order_holds_per_chat_and_a_slow_chat_does_not_hold_up_another() {
     let env = TestEnv::new();
     let id = env.session("s1", Pacing::default()).await;
     let (slow, fast) = (chat(1), chat(2));
-    // Long enough that the fast chat finishes first even on a loaded 2-core machine.
+    // Long enough that the fast chat finishes first even on a loaded 2-core machine; the
+    // visibility timeout must outlast the slow send, or the job would be redelivered mid-send.
     env.fake.slow_chat(&slow, Duration::from_secs(2));
-    let runner = env.start(env.config("r1"));
+    let mut config = env.config("r1");
+    config.job_visibility = Duration::from_secs(10);
+    let runner = env.start(config);
     eventually(WAIT, "connected", || async {
         env.get(&id).await.status == SessionStatus::Connected
     })
