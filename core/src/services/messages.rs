@@ -5,7 +5,7 @@
 //! = chat, dedup id = message id). A replay of the same key + same request returns the first
 //! message; the same key with another request is `IdempotencyMismatch`. If the process died
 //! between the write and the enqueue, the replay enqueues again; the dedup id keeps that from
-//! sending twice.
+//! sending twice. A first acceptance publishes `message.queued`.
 
 use std::sync::Arc;
 
@@ -14,13 +14,14 @@ use crate::auth::Principal;
 use crate::clock::Clock;
 use crate::content::{MAX_MEDIA_BYTES, MediaRef};
 use crate::error::{Error, Result};
+use crate::event::{Event, EventType};
 use crate::id::{MediaId, MessageId, SessionId};
 use crate::message::{Direction, Message, MessageStatus, SendCommand, SendJob};
 use crate::page::{Page, PageRequest};
 use crate::ports::{
     BlobStore, Inserted, JobQueue, MessageFilter, MessageStore, NewJob, QueueName, SessionStore,
 };
-use crate::services::AuditLog;
+use crate::services::{AuditLog, EventPublisher};
 
 /// The result of accepting a send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +38,7 @@ pub struct MessageService {
     queue: Arc<dyn JobQueue>,
     blobs: Arc<dyn BlobStore>,
     audit: AuditLog,
+    events: EventPublisher,
     clock: Arc<dyn Clock>,
 }
 
@@ -54,12 +56,14 @@ impl MessageService {
         audit: AuditLog,
         clock: Arc<dyn Clock>,
     ) -> Self {
+        let events = EventPublisher::new(sessions.clone(), queue.clone());
         Self {
             sessions,
             messages,
             queue,
             blobs,
             audit,
+            events,
             clock,
         }
     }
@@ -70,7 +74,7 @@ impl MessageService {
         who.check_session(&cmd.session_id)?;
         cmd.validate()?;
         // 404 for an unknown session before anything is written.
-        self.sessions.get(&cmd.session_id).await?;
+        let session = self.sessions.get(&cmd.session_id).await?;
 
         let now = self.clock.now();
         let message = Message {
@@ -107,6 +111,18 @@ impl MessageService {
             self.enqueue(&message).await?;
         }
         if !replayed {
+            // The message is accepted whatever happens to its event: a lost `message.queued`
+            // is logged, not turned into a failed send the client would retry.
+            let mut event = Event::new(
+                EventType::MessageQueued,
+                Some(message.session_id.clone()),
+                now,
+                serde_json::to_value(&message).unwrap_or_default(),
+            );
+            event.metadata = session.config.metadata;
+            if let Err(error) = self.events.publish_raw(&event).await {
+                tracing::error!(%error, message_id = %message.id, "message.queued event not published");
+            }
             self.audit
                 .record(
                     Some(who),

@@ -289,3 +289,48 @@ async fn a_send_whose_wait_runs_out_is_still_accepted_with_202() {
     bad.assert_error(400, "invalid_request")
         .assert_field("wait");
 }
+
+#[tokio::test]
+async fn an_accepted_send_publishes_one_message_queued_event_with_the_session_metadata() {
+    let app = spawn_app().await;
+    app.admin(
+        Method::POST,
+        "/v1/sessions",
+        Some(json!({"id": "s1", "config": {"metadata": {"team": "sales"}}})),
+    )
+    .await
+    .assert_status(201);
+    let req = crate::helpers::Req::new(Method::POST, "/v1/sessions/s1/messages")
+        .key(&app.admin)
+        .header("Idempotency-Key", "k1")
+        .json(&text_message("15550109999", "hi"));
+    let first = app.send(req).await;
+    first.assert_status(202);
+    // A replay is not a second acceptance: no second event.
+    let replay = crate::helpers::Req::new(Method::POST, "/v1/sessions/s1/messages")
+        .key(&app.admin)
+        .header("Idempotency-Key", "k1")
+        .json(&text_message("15550109999", "hi"));
+    app.send(replay).await.assert_status(202);
+
+    let jobs = app
+        .backend
+        .queue
+        .receive(
+            &QueueName::Events,
+            10,
+            Duration::from_secs(30),
+            Duration::ZERO,
+        )
+        .await
+        .unwrap();
+    let events: Vec<serde_json::Value> = jobs
+        .iter()
+        .map(|j| serde_json::from_slice(&j.body).unwrap())
+        .filter(|e: &serde_json::Value| e["type"] == "message.queued")
+        .collect();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["data"]["id"], first.json["id"]);
+    assert_eq!(events[0]["session_id"], "s1");
+    assert_eq!(events[0]["metadata"]["team"], "sales");
+}
