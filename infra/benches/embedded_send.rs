@@ -6,7 +6,7 @@
 //! they can); open loop (sends started at a fixed rate, the API's target of 2,000/s). A
 //! consumer drains the send queue meanwhile, as a runner would.
 //!
-//! `cargo bench -p openwa-infra --bench embedded_send [-- <sends> <concurrency> <rate>]`
+//! `cargo bench -p openwa-infra --bench embedded_send [-- <sends> <concurrency> <rate> <seconds>]`
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -122,6 +122,7 @@ async fn main() {
     let sends = args.first().copied().unwrap_or(20_000);
     let concurrency = args.get(1).copied().unwrap_or(64);
     let rate = args.get(2).copied().unwrap_or(2_000);
+    let seconds = args.get(3).copied().unwrap_or(10);
     let dir = tempfile::tempdir().unwrap();
     let b = openwa_infra::embedded::open(dir.path(), Arc::new(SystemClock)).unwrap();
     let session = SessionId::parse("bench").unwrap();
@@ -187,7 +188,7 @@ async fn main() {
         latencies,
     );
 
-    let paced = rate * 5;
+    let paced = rate * seconds;
     let started = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
     let mut tasks = Vec::with_capacity(paced);

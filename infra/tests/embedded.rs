@@ -378,3 +378,30 @@ async fn a_long_poll_is_woken_by_a_send_not_by_its_poll_timer() {
     assert_eq!(jobs.unwrap().len(), 1);
     assert!(waited < poll_interval, "woken after {waited:?}");
 }
+
+#[tokio::test]
+async fn once_writes_pause_the_wal_is_copied_into_the_database_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = embedded::EmbeddedConfig {
+        checkpoint_after_idle: Duration::from_millis(100),
+        ..Default::default()
+    };
+    let b = embedded::open_with(dir.path(), Arc::new(SystemClock), config).unwrap();
+    let s = session(&session_id("ckpt"), base_time());
+    b.sessions.create(&s).await.unwrap();
+
+    tokio::time::sleep(Duration::from_millis(800)).await;
+
+    // The database file alone, without its WAL, already holds the session.
+    let copy = dir.path().join("copy.db");
+    std::fs::copy(dir.path().join(DB_FILE), &copy).unwrap();
+    let conn = rusqlite::Connection::open(&copy).unwrap();
+    let n: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM sessions WHERE id = ?",
+            [s.id.as_str()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+}

@@ -3,6 +3,11 @@
 //!
 //! FIFO checks always set a group (SQS requires one) and never a per-job delay (SQS FIFO
 //! queues have none); delay checks use a standard queue.
+//!
+//! The port makes a stale receipt a `Conflict` everywhere. SQS's `DeleteMessage` on a standard
+//! queue accepts a stale receipt handle silently (and deletes nothing), so an SQS adapter has
+//! to detect staleness itself to pass [`a_stale_receipt_is_a_conflict_everywhere`] and
+//! [`an_unacked_job_comes_back_after_its_visibility_timeout`].
 
 use std::time::{Duration, Instant};
 

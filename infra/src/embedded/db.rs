@@ -17,14 +17,14 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 use tokio::sync::oneshot;
 
 use super::migrations;
-use super::writer::{self, Pending, Request};
+use super::writer::{self, CheckpointPolicy, Pending, Request};
 
 /// How long a connection waits for another process's lock before reporting `Unavailable`.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-/// How often the checkpoint thread copies the WAL into the database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
-/// WAL size (4 KiB pages) at which the writer checkpoints itself: a backstop, ~40 MiB.
-const WRITER_AUTOCHECKPOINT_PAGES: u32 = 10_000;
+/// Page size of new databases (bytes).
+const PAGE_SIZE: u32 = 1024;
+/// After a checkpoint resets the WAL, the file is cut back to this size (bytes).
+const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
 /// Prepared statements kept per connection; the stores use a few dozen distinct statements.
 const STATEMENT_CACHE: usize = 128;
 
@@ -91,8 +91,6 @@ pub(crate) fn io_error(context: &str, e: std::io::Error) -> Error {
 pub(crate) struct Db {
     /// Hands write requests to the writer thread, which owns the only write connection.
     writer: mpsc::Sender<Box<dyn Request>>,
-    /// Dropped with the database, which ends the checkpoint thread.
-    _checkpoint_stop: mpsc::Sender<()>,
     /// Read-only connections; a read takes the first free one.
     readers: Vec<Mutex<Connection>>,
     /// Where the next read starts looking for a free reader.
@@ -102,11 +100,19 @@ pub(crate) struct Db {
 impl Db {
     /// Opens (creating if needed) the database at `path`, applies pending migrations and
     /// refuses a schema newer than this binary knows.
-    pub(crate) fn open(path: &Path, readers: usize) -> Result<Self, Error> {
+    pub(crate) fn open(
+        path: &Path,
+        readers: usize,
+        checkpoints: CheckpointPolicy,
+    ) -> Result<Self, Error> {
         let existed = path.exists();
         let mut conn = Connection::open(path).map_err(sql_error)?;
         if !existed {
             restrict_permissions(path)?;
+            // Only possible before the first write. Small pages keep the WAL small: each
+            // commit writes whole pages, and most commits change a few rows.
+            conn.pragma_update(None, "page_size", PAGE_SIZE)
+                .map_err(sql_error)?;
         }
         configure(&conn, false).map_err(sql_error)?;
         migrations::apply(&mut conn)?;
@@ -118,24 +124,23 @@ impl Db {
                 Ok(Mutex::new(conn))
             })
             .collect::<Result<Vec<_>, Error>>()?;
-        // The writer checkpoints only if the background checkpointer falls far behind.
-        conn.pragma_update(None, "wal_autocheckpoint", WRITER_AUTOCHECKPOINT_PAGES)
+        conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)
             .map_err(sql_error)?;
-        let checkpoints = Connection::open(path).map_err(sql_error)?;
-        configure(&checkpoints, true).map_err(sql_error)?;
-        let (checkpoint_stop, stopped) = mpsc::channel();
+        let checkpointer = Connection::open(path).map_err(sql_error)?;
+        configure(&checkpointer, true).map_err(sql_error)?;
+        // One pending wake-up is enough: a checkpoint covers everything written before it.
+        let (wake_checkpoint, wakes) = mpsc::sync_channel(1);
         std::thread::Builder::new()
             .name("openwa-sqlite-checkpoint".into())
-            .spawn(move || checkpoint_loop(&checkpoints, &stopped))
+            .spawn(move || checkpoint_loop(&checkpointer, &wakes))
             .map_err(|e| io_error("database checkpoint thread", e))?;
         let (writer, requests) = mpsc::channel();
         std::thread::Builder::new()
             .name("openwa-sqlite-writer".into())
-            .spawn(move || writer::run(conn, requests))
+            .spawn(move || writer::run(conn, requests, wake_checkpoint, checkpoints))
             .map_err(|e| io_error("database writer thread", e))?;
         Ok(Self {
             writer,
-            _checkpoint_stop: checkpoint_stop,
             readers,
             next_reader: AtomicUsize::new(0),
         })
@@ -186,11 +191,11 @@ impl Db {
     }
 }
 
-/// Copies the WAL back into the database file off the write path. A checkpoint fsyncs the
-/// database file; done by the writer (SQLite's default) that would stall every write behind
-/// it now and then. PASSIVE never waits for readers or the writer.
-fn checkpoint_loop(conn: &Connection, stop: &mpsc::Receiver<()>) {
-    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
+/// Copies the WAL back into the database file when the writer asks (see
+/// [`writer::run`]), off the write path. PASSIVE never waits for readers or the writer. Ends
+/// with the writer thread, which holds the other end.
+fn checkpoint_loop(conn: &Connection, wakes: &mpsc::Receiver<()>) {
+    while wakes.recv().is_ok() {
         if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
             tracing::warn!(%error, "database checkpoint failed");
         }

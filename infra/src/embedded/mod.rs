@@ -69,6 +69,11 @@ pub struct EmbeddedConfig {
     pub readers: usize,
     /// Rate-limit buckets kept in memory before idle ones are evicted.
     pub rate_limit_keys: usize,
+    /// The WAL is checkpointed into the database file once writes pause this long...
+    pub checkpoint_after_idle: Duration,
+    /// ...or, under sustained writes, once it reaches this size. Checkpoints fsync, which
+    /// stalls concurrent writes, so fewer is better for latency; the WAL costs disk meanwhile.
+    pub checkpoint_wal_mib: u32,
 }
 
 impl Default for EmbeddedConfig {
@@ -79,6 +84,8 @@ impl Default for EmbeddedConfig {
             poll_interval: Duration::from_millis(100),
             readers: 4,
             rate_limit_keys: 100_000,
+            checkpoint_after_idle: Duration::from_secs(1),
+            checkpoint_wal_mib: 1024,
         }
     }
 }
@@ -97,7 +104,15 @@ pub fn open_with(
     config: EmbeddedConfig,
 ) -> Result<Backend> {
     create_private_dir(data_dir)?;
-    let db = Arc::new(db::Db::open(&data_dir.join(DB_FILE), config.readers)?);
+    let checkpoints = writer::CheckpointPolicy {
+        after_idle: config.checkpoint_after_idle,
+        wal_bytes: u64::from(config.checkpoint_wal_mib) << 20,
+    };
+    let db = Arc::new(db::Db::open(
+        &data_dir.join(DB_FILE),
+        config.readers,
+        checkpoints,
+    )?);
     let queue_config = QueueConfig {
         max_receives: config.max_receives,
         dedup_window: config.dedup_window,
