@@ -27,6 +27,15 @@ impl Gateway {
 
     /// Starts `openwa up` with extra arguments.
     pub fn start_with_args(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Gateway {
+        Self::spawn(data_dir, args, env, Stdio::inherit())
+    }
+
+    /// Starts `openwa up` (API only) with its log (stderr) written to `log`.
+    pub fn start_logging_to(data_dir: &Path, log: std::fs::File, env: &[(&str, &str)]) -> Gateway {
+        Self::spawn(data_dir, &["--runner-capacity", "0"], env, Stdio::from(log))
+    }
+
+    fn spawn(data_dir: &Path, args: &[&str], env: &[(&str, &str)], stderr: Stdio) -> Gateway {
         let mut cmd = Command::new(BIN);
         cmd.arg("up")
             .arg("--data-dir")
@@ -40,7 +49,7 @@ impl Gateway {
             )
             .env_remove("OPENWA_ADMIN_KEY")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(stderr);
         for (k, v) in env {
             cmd.env(k, v);
         }

@@ -191,3 +191,74 @@ async fn admin_subcommands_create_list_and_revoke_keys_in_the_data_dir() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn api_key_secrets_never_appear_in_the_log_even_at_debug_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("openwa.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let gw = Gateway::start_logging_to(dir.path(), log, &[("OPENWA_LOG", "debug")]);
+    let admin = std::fs::read_to_string(dir.path().join("admin.key"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let http = client();
+    let url = |p: &str| format!("{}{p}", gw.base_url);
+
+    let created: Value = http
+        .post(url("/v1/api-keys"))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "crm", "role": "operator"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    // Good and bad requests with both keys, through both auth headers.
+    for key in [&admin, &secret] {
+        http.get(url("/v1/sessions"))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap();
+        http.get(url("/v1/api-keys"))
+            .header("X-API-Key", key.as_str())
+            .send()
+            .await
+            .unwrap();
+        http.post(url("/v1/sessions"))
+            .bearer_auth(key)
+            .body("{not json")
+            .send()
+            .await
+            .unwrap();
+    }
+    // A key with one wrong character is refused, and its text must not be echoed either.
+    let typo = format!("{}x", &secret[..secret.len() - 1]);
+    let res = http
+        .get(url("/v1/sessions"))
+        .bearer_auth(&typo)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let body = res.text().await.unwrap();
+    assert!(
+        !body.contains(&typo[4..]),
+        "error bodies do not echo the presented key"
+    );
+    assert!(gw.terminate().success());
+
+    let text = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        text.contains("request finished"),
+        "the debug log was captured: {} bytes",
+        text.len()
+    );
+    for s in [&admin, &secret, &typo] {
+        // The random part without the public prefix: the prefix (`owa_` + 8) may be shown.
+        assert!(!text.contains(&s[12..]), "a key secret appeared in the log");
+    }
+}
