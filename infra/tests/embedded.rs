@@ -405,3 +405,47 @@ async fn once_writes_pause_the_wal_is_copied_into_the_database_file() {
         .unwrap();
     assert_eq!(n, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ack_wakes_a_long_poll_waiting_for_the_next_job_of_the_same_group() {
+    // A poll fallback far longer than the wait: only the wake-up can deliver in time.
+    let dir = tempfile::tempdir().unwrap();
+    let config = embedded::EmbeddedConfig {
+        poll_interval: Duration::from_secs(60),
+        ..Default::default()
+    };
+    let b = embedded::open_with(dir.path(), Arc::new(SystemClock), config).unwrap();
+    let queue = QueueName::Send(openwa_core::id::SessionId::parse("s1").unwrap());
+    b.queue.ensure(&queue).await.unwrap();
+    for body in [b"first".to_vec(), b"second".to_vec()] {
+        let job = NewJob {
+            body,
+            group: Some("chat".into()),
+            ..NewJob::default()
+        };
+        b.queue.send(&queue, job).await.unwrap();
+    }
+    let visibility = Duration::from_secs(30);
+    let first = b
+        .queue
+        .receive(&queue, 1, visibility, Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(first[0].body, b"first");
+
+    let waiter = {
+        let (q, name) = (b.queue.clone(), queue.clone());
+        tokio::spawn(async move {
+            q.receive(&name, 1, visibility, Duration::from_secs(20))
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    b.queue.ack(&queue, &first[0].receipt).await.unwrap();
+    let second = tokio::time::timeout(Duration::from_secs(15), waiter)
+        .await
+        .expect("the ack woke the waiting receive before its 20 s wait ran out")
+        .unwrap()
+        .unwrap();
+    assert_eq!(second[0].body, b"second");
+}

@@ -53,7 +53,7 @@ async fn run(ctx: &Arc<SessionCtx>, mut drain: watch::Receiver<bool>) -> Exit {
     let mut attempt = 0u32;
     loop {
         ctx.reached_ready.store(false, Ordering::SeqCst);
-        let exit = match start(ctx).await {
+        let exit = match start_renewing(ctx).await {
             Ok((engine, events)) => drive(ctx, engine, events, &mut drain).await,
             Err(exit) => exit,
         };
@@ -128,6 +128,23 @@ async fn start(
             ctx.set_status(update, json!({ "error_code": error.code() }))
                 .await?;
             Err(Exit::Ended(format!("engine did not start: {error}")))
+        }
+    }
+}
+
+/// [`start`], renewing the lease meanwhile: a browser that takes longer than the lease to come
+/// up (a loaded machine, many sessions starting at once) must not lose the session mid-start.
+async fn start_renewing(
+    ctx: &SessionCtx,
+) -> Result<(Arc<dyn EngineSession>, mpsc::Receiver<EngineEvent>), Exit> {
+    let every = ctx.host.config.renew_every();
+    let mut renew = tokio::time::interval_at(Instant::now() + every, every);
+    let starting = start(ctx);
+    tokio::pin!(starting);
+    loop {
+        tokio::select! {
+            started = &mut starting => return started,
+            _ = renew.tick() => ctx.renew().await?,
         }
     }
 }

@@ -7,7 +7,8 @@
 //! group (its head) can be received, so while it is in flight (or delayed) the rest of its
 //! group waits and other groups proceed.
 //!
-//! Long polling waits on an in-process [`Notify`] per queue, woken by `send`, with a short
+//! Long polling waits on an in-process [`Notify`] per queue, woken by `send` and by whatever
+//! releases a FIFO group (ack, retry, dead letter), with a short
 //! poll as the fallback for jobs that become visible by time (or are sent by another process).
 //! Each look first asks a reader whether anything is receivable, so idle polls never occupy
 //! the writer.
@@ -101,6 +102,11 @@ impl SqliteJobQueue {
     }
 
     /// Runs `f` on the job holding `receipt` in `queue`; `Conflict` if the receipt is stale.
+    /// Wakes every long poll waiting on `queue`.
+    fn wake(&self, queue: &QueueName) {
+        self.notifier(&queue.key()).notify_waiters();
+    }
+
     async fn with_receipt<T: Send + 'static>(
         &self,
         queue: &QueueName,
@@ -283,7 +289,11 @@ impl JobQueue for SqliteJobQueue {
         self.with_receipt(queue, receipt, |tx, key, seq, group, _| {
             jobs::delete(tx, key, seq, group)
         })
-        .await
+        .await?;
+        // In a FIFO queue the ack releases the group's next job: wake long polls for it now,
+        // not at the next poll tick (that tick capped one chat at ~10 sends/s).
+        self.wake(queue);
+        Ok(())
     }
 
     async fn retry_later(&self, queue: &QueueName, receipt: &str, delay: Duration) -> Result<()> {
@@ -291,7 +301,9 @@ impl JobQueue for SqliteJobQueue {
         self.with_receipt(queue, receipt, move |tx, key, seq, group, now| {
             jobs::set_visible(tx, key, seq, group, add_ns(now, delay), true)
         })
-        .await
+        .await?;
+        self.wake(queue);
+        Ok(())
     }
 
     async fn extend(&self, queue: &QueueName, receipt: &str, visibility: Duration) -> Result<()> {
@@ -306,7 +318,9 @@ impl JobQueue for SqliteJobQueue {
         self.with_receipt(queue, receipt, move |tx, key, seq, group, now| {
             jobs::bury(tx, key, seq, group, &reason, now)
         })
-        .await
+        .await?;
+        self.wake(queue);
+        Ok(())
     }
 
     async fn dead_letters(&self, queue: &QueueName, limit: u32) -> Result<Vec<DeadJob>> {
