@@ -13,7 +13,12 @@ use clap::{Args, Parser, Subcommand};
 )]
 pub struct Cli {
     /// Log filter (tracing EnvFilter syntax), e.g. `info` or `openwa_api=debug,info`.
-    #[arg(long, env = "OPENWA_LOG", default_value = "info", global = true)]
+    #[arg(
+        long,
+        env = "OPENWA_LOG",
+        default_value = "info,chromiumoxide=error",
+        global = true
+    )]
     pub log: String,
 
     #[command(subcommand)]

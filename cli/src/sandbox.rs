@@ -32,6 +32,8 @@ pub fn routes(state: AppState, simulator_base: String) -> Router {
             state,
             openwa_api::auth::authenticate,
         ))
+        // The API's request id, tracing and error envelope rendering, as on every other route.
+        .layer(axum::middleware::from_fn(openwa_api::middleware::observe))
 }
 
 async fn forward(

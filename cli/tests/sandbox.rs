@@ -103,6 +103,32 @@ async fn the_walkthrough_works_in_sandbox_mode_from_qr_scan_to_logout() {
     };
     let minute = Duration::from_secs(60);
 
+    // The sandbox control API is for operator keys: a viewer is refused, no key is 401.
+    let (status, viewer) = api
+        .post("/v1/api-keys", json!({"name": "watcher", "role": "viewer"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let as_viewer = Api {
+        http: api.http.clone(),
+        base: api.base.clone(),
+        key: viewer["secret"].as_str().unwrap().to_owned(),
+    };
+    let (status, body) = as_viewer
+        .post(
+            "/v1/sandbox/accounts",
+            json!({"phone": "15550100009", "pushname": "X"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"]["code"], "forbidden");
+    let res = api
+        .http
+        .get(format!("{}/v1/sandbox/accounts", api.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+
     // The phone side: two sandbox accounts.
     for (phone, name) in [(LINKED, "Sales"), (CUSTOMER, "Customer")] {
         let (status, body) = api
