@@ -23,7 +23,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_tracing(&cli.log);
     match cli.command {
-        Command::Up(config) => up::run(config, shutdown_signal()).await,
+        Command::Up(config) => up::run(config, openwa_infra::shutdown::signal()).await,
         Command::Keys(cmd) => admin::keys(cmd).await,
         Command::Sessions(cmd) => admin::sessions(cmd).await,
     }
@@ -36,44 +36,4 @@ fn init_tracing(filter: &str) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
-}
-
-/// Resolves on SIGTERM or ctrl-c. The handlers are installed now, not at the first poll, so a
-/// signal that arrives while the gateway is still starting is not lost (the default action
-/// would kill the process instead of a clean shutdown).
-fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
-    #[cfg(unix)]
-    let (mut term, mut int) = {
-        use tokio::signal::unix::{SignalKind, signal};
-        (
-            signal(SignalKind::terminate()).ok(),
-            signal(SignalKind::interrupt()).ok(),
-        )
-    };
-    async move {
-        #[cfg(unix)]
-        {
-            let term = async {
-                match term.as_mut() {
-                    Some(s) => drop(s.recv().await),
-                    None => std::future::pending().await,
-                }
-            };
-            let int = async {
-                match int.as_mut() {
-                    Some(s) => drop(s.recv().await),
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                () = term => {},
-                () = int => {},
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-        tracing::info!("shutdown signal received");
-    }
 }

@@ -8,8 +8,10 @@
 //!   in-memory rate limiter; [`embedded::open`] builds a whole [`Backend`](openwa_core::ports::Backend)
 //! - `conformance` (feature `conformance`): the port contract checks every adapter family
 //!   runs, and `conformance_tests!` to turn them into `#[tokio::test]`s
+//! - [`shutdown`]: the SIGTERM/ctrl-c future the binaries wait on
 
 pub mod embedded;
+pub mod shutdown;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;

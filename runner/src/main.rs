@@ -103,6 +103,7 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let args = Args::parse();
+    let shutdown = openwa_infra::shutdown::signal();
     if !args.chromium.exists() {
         bail!(
             "Chromium not found at {}; install the `chromium` package or set OPENWA_CHROMIUM to the browser binary",
@@ -121,30 +122,7 @@ async fn main() -> anyhow::Result<()> {
         &args.chromium,
     )));
     Runner::new(config, backend, engine)
-        .run(shutdown_signal())
+        .run(shutdown)
         .await
         .context("runner failed")
-}
-
-/// Completes on SIGTERM or ctrl-c.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
-    }
-    tracing::info!("shutdown signal received; draining");
 }

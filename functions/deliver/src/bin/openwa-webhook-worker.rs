@@ -42,6 +42,7 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
     let config = Config::parse();
+    let shutdown = openwa_infra::shutdown::signal();
     let backend = openwa_infra::embedded::open(&config.data_dir, Arc::new(SystemClock))
         .context("opening the data directory")?;
 
@@ -66,7 +67,7 @@ async fn main() -> anyhow::Result<()> {
         stopped(rx.clone()),
     ));
     let deliver_task = tokio::spawn(openwa_deliver::run(backend, deliver, stopped(rx)));
-    shutdown_signal().await;
+    shutdown.await;
     tracing::info!("shutting down");
     let _ = tx.send(true);
     fanout_task.await.context("fan-out task")?;
@@ -75,22 +76,4 @@ async fn main() -> anyhow::Result<()> {
         .context("deliver task")?
         .context("deliver worker")?;
     Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { () = ctrl_c => {}, () = term => {} }
 }
