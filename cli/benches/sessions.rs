@@ -88,8 +88,11 @@ impl Config {
         rounds.insert(1);
         rounds.insert(multi);
         Config {
-            chromium: std::env::var("CHROMIUM_BIN")
-                .unwrap_or_else(|_| "/usr/lib/chromium/chromium".into()),
+            chromium: std::env::var("CHROMIUM_BIN").unwrap_or_else(|_| {
+                openwa_runner::engine::chromium::default_binary()
+                    .display()
+                    .to_string()
+            }),
             rounds: rounds.into_iter().collect(),
             memory_rounds: memory,
             multi,

@@ -72,7 +72,11 @@ impl Api {
 }
 
 fn chromium() -> String {
-    std::env::var("CHROMIUM_BIN").unwrap_or_else(|_| "/usr/lib/chromium/chromium".into())
+    std::env::var("CHROMIUM_BIN").unwrap_or_else(|_| {
+        openwa_runner::engine::chromium::default_binary()
+            .display()
+            .to_string()
+    })
 }
 
 fn start(dir: &std::path::Path) -> Gateway {

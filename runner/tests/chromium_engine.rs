@@ -1,6 +1,7 @@
 //! The Chromium engine's session lifecycle against the in-process WhatsApp Web simulator, with
-//! real headless Chromium (`CHROMIUM_BIN`, else `/usr/lib/chromium/chromium`): QR login across
-//! the self-reload, restart from the profile, logout, surface changes, a killed browser.
+//! real headless Chromium (`CHROMIUM_BIN`, else the runner's default binary: the headless shell
+//! when installed): QR login across the self-reload, restart from the profile, logout, surface
+//! changes, a killed browser.
 
 mod chromium_support;
 

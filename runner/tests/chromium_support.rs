@@ -9,7 +9,7 @@ use std::time::Duration;
 use openwa_core::content::Content;
 use openwa_core::id::{MessageId, SessionId};
 use openwa_core::jid::ChatId;
-use openwa_runner::engine::chromium::{ChromiumConfig, ChromiumEngine};
+use openwa_runner::engine::chromium::{ChromiumConfig, ChromiumEngine, default_binary};
 use openwa_runner::engine::{
     Engine, EngineEvent, EngineSession, OutgoingMessage, SessionSpec, wa_key_for,
 };
@@ -24,14 +24,12 @@ pub const GATEWAY_PHONE: &str = "15550100001";
 pub const FRIEND_PHONE: &str = "15550100002";
 pub const WAIT: Duration = Duration::from_secs(30);
 
+/// `CHROMIUM_BIN`, else the runner's default (the headless shell when installed).
 pub fn chromium() -> PathBuf {
-    let bin = std::env::var_os("CHROMIUM_BIN").map_or_else(
-        || PathBuf::from("/usr/lib/chromium/chromium"),
-        PathBuf::from,
-    );
+    let bin = std::env::var_os("CHROMIUM_BIN").map_or_else(default_binary, PathBuf::from);
     assert!(
         bin.exists(),
-        "Chromium not found at {} — install Debian's `chromium` package or set CHROMIUM_BIN",
+        "Chromium not found at {} — install Debian's `chromium-headless-shell` package or set CHROMIUM_BIN",
         bin.display()
     );
     bin

@@ -31,9 +31,10 @@ const GATEWAY: &str = "15550100011";
 const CUSTOMER: &str = "15550100012";
 const LEASE_SECS: u64 = 6;
 
+/// `CHROMIUM_BIN`, else the runner's default (the headless shell when installed).
 fn chromium() -> PathBuf {
     let bin = std::env::var_os("CHROMIUM_BIN").map_or_else(
-        || PathBuf::from("/usr/lib/chromium/chromium"),
+        openwa_runner::engine::chromium::default_binary,
         PathBuf::from,
     );
     assert!(

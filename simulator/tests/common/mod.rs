@@ -31,11 +31,19 @@ pub async fn start_sim(qr_interval_ms: u64, refs: u32) -> Simulator {
     Simulator::start(config).await.expect("simulator starts")
 }
 
-/// The Chromium binary: `$CHROMIUM_BIN` or Debian's path; panics with a clear message otherwise.
+/// The Chromium binary: `$CHROMIUM_BIN`, else Debian's headless shell (the runner's default)
+/// or full Chromium; panics with a clear message otherwise.
 pub fn chromium_bin() -> PathBuf {
+    let shell = PathBuf::from("/usr/lib/chromium/chromium-headless-shell");
     let candidate = std::env::var_os("CHROMIUM_BIN")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/lib/chromium/chromium"));
+        .unwrap_or_else(|| {
+            if shell.exists() {
+                shell
+            } else {
+                PathBuf::from("/usr/lib/chromium/chromium")
+            }
+        });
     assert!(
         candidate.exists(),
         "Chromium not found at {} — install Debian's `chromium` package or set CHROMIUM_BIN",

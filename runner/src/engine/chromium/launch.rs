@@ -38,6 +38,7 @@ const BASE_FLAGS: &[&str] = &[
     "--disable-dev-shm-usage",
     "--password-store=basic",
     "--use-mock-keychain",
+    "--mute-audio",
     "--disable-features=Translate,MediaRouter,OptimizationHints",
 ];
 

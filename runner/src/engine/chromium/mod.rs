@@ -22,7 +22,7 @@ pub mod launch;
 mod session;
 mod supervisor;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -30,15 +30,77 @@ use tokio::sync::mpsc;
 
 use super::{Engine, EngineError, EngineEvent, EngineSession, SessionSpec};
 
-/// Where Debian installs the real Chromium binary (`/usr/bin/chromium` is a wrapper script).
-pub const DEFAULT_CHROMIUM: &str = "/usr/lib/chromium/chromium";
+/// Debian's `chromium-headless-shell` (the "old headless" Chromium, no browser UI): the default
+/// binary when installed. At 10 sessions it needs roughly half the memory per session of full
+/// Chromium and starts faster (figures in `docs/performance-sessions.md`).
+pub const HEADLESS_SHELL: &str = "/usr/lib/chromium/chromium-headless-shell";
+
+/// Where Debian installs the real full Chromium binary (`/usr/bin/chromium` is a wrapper
+/// script); the fallback when the headless shell is not installed.
+pub const FULL_CHROMIUM: &str = "/usr/lib/chromium/chromium";
+
+/// The binary to run when none is configured: [`HEADLESS_SHELL`] when it is installed, else
+/// [`FULL_CHROMIUM`]. [`choose_binary`] also gives the reason for a fallback.
+pub fn default_binary() -> PathBuf {
+    choose_binary(None).binary
+}
+
+/// Which Chromium binary a runner uses, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BinaryChoice {
+    pub binary: PathBuf,
+    /// Set when the default headless shell is missing and full Chromium is used instead.
+    pub fallback_reason: Option<String>,
+}
+
+/// The configured binary if there is one; otherwise the headless shell when installed, else
+/// full Chromium with the reason (for the binaries to log).
+pub fn choose_binary(configured: Option<&Path>) -> BinaryChoice {
+    choose_from(
+        configured,
+        Path::new(HEADLESS_SHELL),
+        Path::new(FULL_CHROMIUM),
+    )
+}
+
+fn choose_from(configured: Option<&Path>, shell: &Path, full: &Path) -> BinaryChoice {
+    if let Some(binary) = configured {
+        return BinaryChoice {
+            binary: binary.to_owned(),
+            fallback_reason: None,
+        };
+    }
+    if shell.exists() {
+        return BinaryChoice {
+            binary: shell.to_owned(),
+            fallback_reason: None,
+        };
+    }
+    BinaryChoice {
+        binary: full.to_owned(),
+        fallback_reason: Some(format!(
+            "{} is not installed (Debian package `chromium-headless-shell`); using full Chromium, \
+             which needs about twice the memory per session",
+            shell.display()
+        )),
+    }
+}
+
+/// Whether `binary` is the headless shell (judged by its file name).
+pub fn is_headless_shell(binary: &Path) -> bool {
+    binary
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().contains("headless-shell"))
+}
 
 /// How the engine runs Chromium.
 #[derive(Debug, Clone)]
 pub struct ChromiumConfig {
     /// The Chromium binary (`chromium` or `chromium-headless-shell`).
     pub binary: PathBuf,
-    /// The `--headless=` mode; `None` for `chromium-headless-shell`, which needs no flag.
+    /// The `--headless=` mode: `Some("new")` for full Chromium; `None` for
+    /// `chromium-headless-shell`, which is headless by construction (it is the old headless
+    /// mode, split out of Chromium; it ignores `--headless=new`).
     pub headless: Option<String>,
     /// Extra command-line flags (`--flag=value` form).
     pub extra_args: Vec<String>,
@@ -54,8 +116,9 @@ pub struct ChromiumConfig {
 }
 
 impl Default for ChromiumConfig {
+    /// For [`default_binary`].
     fn default() -> Self {
-        Self::for_binary(DEFAULT_CHROMIUM)
+        Self::for_binary(default_binary())
     }
 }
 
@@ -63,9 +126,7 @@ impl ChromiumConfig {
     /// Defaults for `binary`; the headless flag is left out for `chromium-headless-shell`.
     pub fn for_binary(binary: impl Into<PathBuf>) -> Self {
         let binary = binary.into();
-        let shell = binary
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().contains("headless-shell"));
+        let shell = is_headless_shell(&binary);
         Self {
             binary,
             headless: (!shell).then(|| "new".to_owned()),
@@ -93,7 +154,7 @@ impl From<ChromiumError> for EngineError {
     }
 }
 
-/// The production [`Engine`]: one headless Chromium per session.
+/// The production [`Engine`]: one headless Chromium (by default the headless shell) per session.
 #[derive(Debug, Clone, Default)]
 pub struct ChromiumEngine {
     config: ChromiumConfig,
@@ -136,5 +197,30 @@ mod tests {
             ChromiumConfig::for_binary("/usr/bin/chromium-headless-shell").headless,
             None
         );
+    }
+
+    #[test]
+    fn the_headless_shell_is_the_default_when_installed_else_full_chromium_with_a_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let shell = dir.path().join("chromium-headless-shell");
+        let full = dir.path().join("chromium");
+
+        let missing = choose_from(None, &shell, &full);
+        assert_eq!(missing.binary, full);
+        assert!(
+            missing
+                .fallback_reason
+                .unwrap()
+                .contains("chromium-headless-shell")
+        );
+
+        std::fs::write(&shell, "").unwrap();
+        let installed = choose_from(None, &shell, &full);
+        assert_eq!(installed.binary, shell);
+        assert_eq!(installed.fallback_reason, None);
+
+        let configured = choose_from(Some(&full), &shell, &full);
+        assert_eq!(configured.binary, full);
+        assert_eq!(configured.fallback_reason, None);
     }
 }

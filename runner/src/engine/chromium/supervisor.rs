@@ -81,6 +81,9 @@ impl Supervisor {
                     let limit = PING_TIMEOUT.min(health_interval);
                     match cdp::evaluate(&self.page, "1".into(), false, limit).await {
                         Ok(_) | Err(EvalError::ContextLost) => misses = 0,
+                        // A ping racing a graceful stop fails with the closing connection;
+                        // the stream ends with `stopped` right after, so it is no hang.
+                        Err(_) if self.shared.stopping.load(Ordering::SeqCst) => {}
                         Err(e) => {
                             misses += 1;
                             tracing::warn!(error = %e, misses, "page health check failed");
