@@ -50,10 +50,14 @@ pub enum EventType {
     /// A test event sent to one webhook on request (`POST /v1/webhooks/{id}/test`).
     #[serde(rename = "webhook.test")]
     WebhookTest,
+    /// A send command from the SQS ingress queue was refused (malformed, unknown session,
+    /// invalid); retrying it cannot help, so this event is its only answer.
+    #[serde(rename = "ingress.rejected")]
+    IngressRejected,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 17] = [
+    pub const ALL: [EventType; 18] = [
         Self::SessionStatus,
         Self::SessionQr,
         Self::SessionPairingCode,
@@ -71,6 +75,7 @@ impl EventType {
         Self::CallReceived,
         Self::WebhookDisabled,
         Self::WebhookTest,
+        Self::IngressRejected,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -92,6 +97,7 @@ impl EventType {
             Self::CallReceived => "call.received",
             Self::WebhookDisabled => "webhook.disabled",
             Self::WebhookTest => "webhook.test",
+            Self::IngressRejected => "ingress.rejected",
         }
     }
 

@@ -7,12 +7,14 @@
 //! - [`blob`]: media and snapshot bytes
 //! - [`secrets`]: named secrets
 //! - [`rate_limit`]: per-key request budgets
+//! - [`target`]: sending webhook events to SQS target queues
 
 pub mod blob;
 pub mod queue;
 pub mod rate_limit;
 pub mod secrets;
 pub mod store;
+pub mod target;
 
 pub use blob::{BlobMeta, BlobStore};
 pub use queue::{DeadJob, JobQueue, NewJob, QueueName, ReceivedJob};
@@ -22,6 +24,7 @@ pub use store::{
     ApiKeyStore, AuditStore, DeliveryStore, EventStore, Inserted, MessageFilter, MessageStore,
     SessionFilter, SessionStore, WebhookStore,
 };
+pub use target::{SqsTargetMessage, SqsTargetSender, UnavailableSqs};
 
 use std::sync::Arc;
 

@@ -1,9 +1,18 @@
 //! Authentication and per-key rate limiting, as one middleware on every `/v1` route.
 //!
-//! The key comes from `Authorization: Bearer <key>` or `X-API-Key: <key>`; the client address
-//! from the connection (`ConnectInfo`) or, when configured, from `X-Forwarded-For`.
+//! The key comes from `Authorization: Bearer <key>` or `X-API-Key: <key>` ([`presented_key`]);
+//! the client address from the connection (`ConnectInfo`) or, when configured, from
+//! `X-Forwarded-For`.
 //! [`ApiKeyService::authenticate`](openwa_core::services::ApiKeyService::authenticate) turns both
 //! into a [`Principal`], which handlers receive through the [`Auth`] extractor.
+//!
+//! Behind API Gateway with the openwa Lambda authorizer, the key was already checked (hash,
+//! revocation, expiry, CIDRs) before the request reached the API. With
+//! [`ApiConfig::trust_gateway_authorizer`](crate::ApiConfig::trust_gateway_authorizer) set, the
+//! principal is taken from the [`GatewayIdentity`] extension the Lambda adapter builds from
+//! `requestContext.authorizer.lambda`, and a request without one is unauthenticated. Without the
+//! setting (`openwa up`, the default) that extension is ignored: only a presented key counts.
+//! Rate limiting, session allowlists and audit are the same either way.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -36,15 +45,29 @@ impl<S: Send + Sync> FromRequestParts<S> for Auth {
     }
 }
 
+/// The caller as API Gateway's Lambda authorizer established it, inserted into the request's
+/// extensions by the Lambda adapter (`openwa_lambda::api`). Only read when
+/// [`ApiConfig::trust_gateway_authorizer`](crate::ApiConfig::trust_gateway_authorizer) is set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayIdentity(pub Principal);
+
 /// Authenticates the request, applies the key's rate limit, and adds the `RateLimit-*` headers.
 pub async fn authenticate(
     State(state): State<AppState>,
     mut req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let presented = presented_key(req.headers()).ok_or(Error::Unauthenticated)?;
     let ip = client_ip(&req, state.config.trust_forwarded_for);
-    let principal = state.keys.authenticate(&presented, ip).await?;
+    // Removed in both modes, so nothing downstream can mistake it for an authenticated caller.
+    let gateway = req.extensions_mut().remove::<GatewayIdentity>();
+    let principal = if state.config.trust_gateway_authorizer {
+        let GatewayIdentity(mut principal) = gateway.ok_or(Error::Unauthenticated)?;
+        principal.source_ip = ip;
+        principal
+    } else {
+        let presented = presented_key(req.headers()).ok_or(Error::Unauthenticated)?;
+        state.keys.authenticate(&presented, ip).await?
+    };
     tracing::Span::current().record("key_id", tracing::field::display(&principal.key_id));
     let budget = rate_limit(&state, &principal).await?;
 
@@ -127,8 +150,9 @@ fn audited_action(method: &Method, route: Option<&str>) -> Option<&'static str> 
     })
 }
 
-/// The presented secret, from either header. Never logged.
-fn presented_key(headers: &HeaderMap) -> Option<String> {
+/// The presented secret, from either header (the Lambda authorizer reads the same). Never
+/// logged.
+pub fn presented_key(headers: &HeaderMap) -> Option<String> {
     if let Some(value) = headers.get(header::AUTHORIZATION) {
         let value = value.to_str().ok()?;
         let (scheme, token) = value.split_once(' ')?;

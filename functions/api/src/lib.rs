@@ -14,10 +14,13 @@
 //! - [`middleware`] — request id, tracing span, envelope rendering, panic containment
 //! - [`routes`] — handlers by resource (sessions, messages, media, webhooks, api-keys, audit,
 //!   health)
-//! - [`openapi`] — the OpenAPI 3.1 document (`/openapi.json`; Swagger UI at `/docs`)
+//! - [`openapi`] — the OpenAPI 3.1 document (`/openapi.json`)
+//! - [`docs`] — the Swagger UI at `/docs` (assets built in with the default `swagger-ui`
+//!   feature, from a CDN without it)
 //! - [`webhook_examples`] — one example payload per event type, for the document's `webhooks`
 
 pub mod auth;
+pub mod docs;
 pub mod error;
 pub mod extract;
 pub mod middleware;
@@ -30,7 +33,6 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use tower_http::catch_panic::CatchPanicLayer;
-use utoipa_swagger_ui::SwaggerUi;
 
 pub use error::{ApiError, ErrorCode};
 pub use state::{ApiConfig, AppState};
@@ -98,14 +100,11 @@ pub fn app(state: AppState) -> Router {
             auth::authenticate,
         ));
 
-    // The UI only points at our own `/openapi.json` route; it serves no document itself.
-    let docs = SwaggerUi::new("/docs").config(utoipa_swagger_ui::Config::new(["/openapi.json"]));
-
     Router::new()
         .route("/health", get(health::health))
         .route("/openapi.json", get(health::openapi))
         .merge(v1)
-        .merge(docs)
+        .merge(docs::routes())
         .fallback(middleware::not_found)
         .layer(DefaultBodyLimit::max(state.config.body_limit_bytes))
         .layer(CatchPanicLayer::custom(middleware::panic_response))

@@ -7,7 +7,7 @@ use openwa_core::ports::Backend;
 use openwa_core::services::{
     ApiKeyService, AuditLog, MessageService, SessionService, WebhookService,
 };
-use openwa_deliver::{AllowList, SsrfGuard};
+use openwa_ssrf::{AllowList, SsrfGuard};
 
 /// Settings of the HTTP layer (the services have their own rules).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +18,11 @@ pub struct ApiConfig {
     pub body_limit_bytes: usize,
     /// Take the client address from `X-Forwarded-For` (only behind a proxy that sets it).
     pub trust_forwarded_for: bool,
+    /// Take the caller from the API Gateway Lambda authorizer's context (the
+    /// [`GatewayIdentity`](crate::auth::GatewayIdentity) request extension) instead of checking
+    /// the presented key again. Only for the API Lambda behind API Gateway, where every `/v1`
+    /// route has the authorizer attached; off by default, and then that extension is ignored.
+    pub trust_gateway_authorizer: bool,
     /// Where clients reach the API, for links in the OpenAPI document.
     pub public_base_url: Option<String>,
     /// Private networks and host names webhook targets may reach anyway (local development);
@@ -35,6 +40,7 @@ impl Default for ApiConfig {
             default_rate_limit_per_minute: 600,
             body_limit_bytes: Self::DEFAULT_BODY_LIMIT,
             trust_forwarded_for: false,
+            trust_gateway_authorizer: false,
             public_base_url: None,
             webhook_allowlist: AllowList::default(),
         }

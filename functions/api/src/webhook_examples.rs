@@ -106,6 +106,15 @@ pub fn describe(t: EventType) -> (&'static str, Value) {
             "A test event, sent to one webhook on `POST /v1/webhooks/{id}/test` whatever its filter",
             json!({"test": true, "webhook_id": WEBHOOK_ID}),
         ),
+        EventType::IngressRejected => (
+            "A send command from the SQS ingress queue was refused; it is not retried",
+            json!({
+                "session": SESSION,
+                "idempotency_key": "order-4711",
+                "sqs_message_id": "059f36b4-87a3-44ab-83d2-661975830a7d",
+                "error": {"code": "not_found", "message": "session not found"}
+            }),
+        ),
     }
 }
 

@@ -5,10 +5,11 @@
 //!
 //! Layout:
 //! - [`guard`]: the SSRF guard ([`SsrfGuard`], the `UrlGuard` the webhook service checks at
-//!   creation), the injectable [`Resolver`] and the HTTP client's filtering resolver
+//!   creation, and the injectable [`Resolver`], both from `openwa-ssrf`) and the HTTP client's
+//!   filtering resolver
 //! - [`sender`]: signed headers, the guarded HTTP client, what a response means
 //! - [`limits`]: per-host slots and the pacing of a saturated host's backlog
-//! - [`sqs`]: the SQS-target port (AWS implementation pending)
+//! - [`sqs`]: the SQS-target message (event JSON + signature attributes); the port is in core
 //! - [`worker`]: the per-delivery step and the polling worker with per-host isolation
 //! - this file: [`DeliverConfig`] and the `run` functions `openwa up` and the worker binary call
 
@@ -29,7 +30,7 @@ use openwa_fanout::batch::PollOptions;
 
 pub use guard::{AllowList, Resolver, SsrfGuard, SystemResolver};
 pub use sender::{HttpSender, Verdict};
-pub use sqs::{SqsTargetSender, UnavailableSqs};
+pub use sqs::{SqsTargetMessage, SqsTargetSender, UnavailableSqs};
 pub use worker::{Deliverer, Worker};
 
 /// How the deliver worker runs.

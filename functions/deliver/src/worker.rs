@@ -217,8 +217,9 @@ impl Deliverer {
                 self.http.post(url, &headers, body).await
             }
             WebhookTarget::Sqs { queue_url } => {
+                let message = crate::sqs::target_message(webhook, event, self.clock.now(), body);
                 let started = std::time::Instant::now();
-                match self.sqs.send(queue_url, &body).await {
+                match self.sqs.send(queue_url, &message).await {
                     Ok(()) => AttemptResult {
                         verdict: Verdict::Success,
                         status_code: None,

@@ -63,25 +63,31 @@ where
     F: Future<Output = Result<Handled>>,
 {
     let handler = &handler;
+    handle_jobs(jobs, |job| async move {
+        let message: M =
+            serde_json::from_slice(&job.body).map_err(|e| Failure::Malformed(e.to_string()))?;
+        handler(message, &job).await.map_err(Failure::Error)
+    })
+    .await
+}
+
+/// [`handle_batch`] for handlers that decode the body themselves (a consumer that answers a
+/// malformed message instead of failing it): every job is handed over as received, with the
+/// same spans, concurrency, panic containment and report.
+pub async fn handle_jobs<H, F>(jobs: Vec<ReceivedJob>, handler: H) -> BatchReport
+where
+    H: Fn(ReceivedJob) -> F,
+    F: Future<Output = std::result::Result<Handled, Failure>>,
+{
+    let handler = &handler;
     let runs = jobs.into_iter().map(|job| async move {
         let span =
             tracing::info_span!("message", job_id = %job.id, receive_count = job.receive_count);
-        let outcome = async {
-            let message: M = match serde_json::from_slice(&job.body) {
-                Ok(m) => m,
-                Err(e) => return Err(Failure::Malformed(e.to_string())),
-            };
-            match std::panic::AssertUnwindSafe(handler(message, &job))
-                .catch_unwind()
-                .await
-            {
-                Ok(Ok(handled)) => Ok(handled),
-                Ok(Err(error)) => Err(Failure::Error(error)),
-                Err(panic) => Err(Failure::Panicked(panic_message(&panic))),
-            }
-        }
-        .instrument(span.clone())
-        .await;
+        let outcome = std::panic::AssertUnwindSafe(handler(job.clone()))
+            .catch_unwind()
+            .instrument(span.clone())
+            .await
+            .unwrap_or_else(|panic| Err(Failure::Panicked(panic_message(&panic))));
         if let Err(failure) = &outcome {
             let _entered = span.enter();
             tracing::warn!(?failure, "message failed");

@@ -3,10 +3,11 @@
 //!
 //! Idempotent on event id. The event is stored with `put_if_absent`; each delivery id is derived
 //! from (webhook, event) and created with `create_if_absent`, so a redelivered event finds the
-//! deliveries of its first run instead of making new ones. A redelivered event re-enqueues the
-//! jobs of deliveries that have not been attempted yet: the first run may have died between
-//! creating a delivery and enqueueing its job. That can queue a job twice, which the deliver
-//! worker tolerates (at-least-once).
+//! deliveries of its first run instead of making new ones. A redelivered event (received
+//! before) re-enqueues the jobs of deliveries that have not been attempted yet: the first run
+//! may have died between creating a delivery and enqueueing its job. That can queue a job twice,
+//! which the deliver worker tolerates (at-least-once); a duplicate copy received for the first
+//! time queues nothing.
 
 use std::sync::Arc;
 
@@ -48,9 +49,21 @@ impl Fanout {
         }
     }
 
-    /// Handles one event from the events queue.
-    #[tracing::instrument(skip_all, fields(event_id = %event.id, event_type = event.kind.as_str()))]
+    /// Handles one event from the events queue, assuming an earlier run may have stopped
+    /// part-way (see [`expand_received`](Self::expand_received)).
     pub async fn expand(&self, event: Event) -> Result<Expanded> {
+        self.expand_received(event, true).await
+    }
+
+    /// Handles one event. `received_before` says whether this queue message was received
+    /// before (its receive count is above 1): only then may an earlier run of it have died
+    /// between creating a delivery and enqueueing its job, so only then are the jobs of
+    /// never-attempted deliveries sent again. A copy received for the first time (an SQS
+    /// duplicate, or the event published twice) leaves them to the run that created them, so
+    /// it adds no delivery jobs; if that run died, its own message comes back with a higher
+    /// receive count and repairs them.
+    #[tracing::instrument(skip_all, fields(event_id = %event.id, event_type = event.kind.as_str()))]
+    pub async fn expand_received(&self, event: Event, received_before: bool) -> Result<Expanded> {
         let seen_before = !self.events.put_if_absent(&event).await?;
         let mut out = Expanded {
             seen_before,
@@ -87,6 +100,7 @@ impl Fanout {
                 // Only a delivery never attempted may have lost its job; others have a
                 // schedule of their own.
                 seen_before
+                    && received_before
                     && self
                         .deliveries
                         .get(&delivery.id)

@@ -20,7 +20,7 @@ use std::time::Duration;
 use openwa_core::event::Event;
 use openwa_core::ports::{Backend, QueueName, ReceivedJob};
 
-pub use batch::{BatchReport, Failure, Handled, PollOptions, handle_batch, poll_once};
+pub use batch::{BatchReport, Failure, Handled, PollOptions, handle_batch, handle_jobs, poll_once};
 pub use fanout::{Expanded, Fanout};
 
 /// How the fan-out loop polls.
@@ -51,8 +51,14 @@ impl Default for FanoutConfig {
 /// Handles one batch of events (the body of an SQS-triggered Lambda): returns the report whose
 /// `failed_ids()` are the batch item failures.
 pub async fn handle_events(fanout: &Fanout, jobs: Vec<ReceivedJob>) -> BatchReport {
-    handle_batch(jobs, |event: Event, _job| async move {
-        fanout.expand(event).await.map(|_| Handled::Done)
+    handle_batch(jobs, |event: Event, job: &ReceivedJob| {
+        let received_before = job.receive_count > 1;
+        async move {
+            fanout
+                .expand_received(event, received_before)
+                .await
+                .map(|_| Handled::Done)
+        }
     })
     .await
 }
@@ -63,7 +69,15 @@ pub async fn step(fanout: &Fanout, opts: &PollOptions) -> openwa_core::Result<ba
         fanout.queue.as_ref(),
         &QueueName::Events,
         opts,
-        |event: Event, _job| async move { fanout.expand(event).await.map(|_| Handled::Done) },
+        |event: Event, job: &ReceivedJob| {
+            let received_before = job.receive_count > 1;
+            async move {
+                fanout
+                    .expand_received(event, received_before)
+                    .await
+                    .map(|_| Handled::Done)
+            }
+        },
     )
     .await
 }

@@ -33,7 +33,7 @@ pub async fn spawn_app() -> TestApp {
 /// An app whose webhooks may target loopback addresses, for tests with local receivers.
 pub async fn spawn_app_with_loopback_webhooks() -> TestApp {
     spawn_app_with(ApiConfig {
-        webhook_allowlist: openwa_deliver::AllowList::loopback(),
+        webhook_allowlist: openwa_ssrf::AllowList::loopback(),
         ..ApiConfig::default()
     })
     .await
@@ -165,6 +165,12 @@ impl Req {
     pub fn peer(mut self, addr: &str) -> Self {
         let addr: SocketAddr = addr.parse().unwrap();
         self.builder = self.builder.extension(ConnectInfo(addr));
+        self
+    }
+
+    /// Adds a request extension, as an adapter in front of the router would.
+    pub fn extension<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.builder = self.builder.extension(value);
         self
     }
 

@@ -4,6 +4,7 @@
 mod auth;
 mod bad_input;
 mod docs;
+mod gateway;
 mod helpers;
 mod idempotency;
 mod keys;

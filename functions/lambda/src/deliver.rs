@@ -1,0 +1,67 @@
+//! The deliver function: the deliveries queue -> one attempt per record (a signed HTTP POST or
+//! a send to an SQS target), recorded in the delivery log.
+//!
+//! Each record is handled by the deliver worker's own step, [`Deliverer::handle`], so the
+//! schedule, the SSRF guard, `Retry-After`, 410 and dead deliveries behave exactly as in
+//! `openwa up`. How its outcomes map onto the SQS contract:
+//!
+//! - `Done` (including a failed attempt: the step has already recorded it and sent the job of
+//!   the next attempt with the schedule's delay): the record succeeded, Lambda deletes it.
+//! - `Later(delay)` (not due yet, or its host is at its concurrency limit): a copy of the record
+//!   is sent to the deliveries queue with that delay and the record succeeded. The AWS queue
+//!   adapter turns delays beyond SQS's 15 minutes into chained sends. If that send fails the
+//!   record is reported as failed, so it comes back instead of being lost.
+//! - an error (a store or queue unavailable), a panic, or a malformed body: reported as failed.
+//!   Lambda redelivers it after the visibility timeout; after `maxReceiveCount` receives SQS's
+//!   redrive moves it to the deliveries dead-letter queue. Malformed bodies take that same path
+//!   (never a retry that could succeed, but the dead-letter queue is where an operator looks).
+//!
+//! The function's timeout must exceed the per-attempt HTTP timeout (15 s by default), and the
+//! queue's visibility timeout must exceed the function's timeout.
+
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use openwa_core::error::Result;
+use openwa_core::ports::{BlobStore, NewJob, QueueName, ReceivedJob};
+use openwa_core::webhook::DeliveryJob;
+use openwa_deliver::Deliverer;
+use openwa_fanout::{Handled, handle_batch};
+
+use crate::sqs_event;
+
+/// Handles one batch from the deliveries queue.
+#[tracing::instrument(skip_all, fields(records = event.records.len()))]
+pub async fn handle(
+    deliverer: &Deliverer,
+    blobs: &dyn BlobStore,
+    event: SqsEvent,
+) -> SqsBatchResponse {
+    let batch = sqs_event::batch(event, blobs).await;
+    let report = handle_batch(batch.jobs, |job: DeliveryJob, _| deliverer.handle(job)).await;
+    let mut failed = batch.unreadable;
+    for (job, outcome) in report.results {
+        match outcome {
+            Ok(Handled::Done) => {}
+            Ok(Handled::Later(delay)) => {
+                if let Err(error) = send_later(deliverer, &job, delay).await {
+                    tracing::warn!(%error, job_id = %job.id, "could not re-schedule a delivery job");
+                    failed.push(job.id);
+                }
+            }
+            Err(_) => failed.push(job.id),
+        }
+    }
+    sqs_event::response(failed)
+}
+
+/// Sends a copy of `job` to be handled again after `delay`, as a fresh message.
+async fn send_later(deliverer: &Deliverer, job: &ReceivedJob, delay: Duration) -> Result<()> {
+    let copy = NewJob {
+        body: job.body.clone(),
+        group: job.group.clone(),
+        dedup_id: None,
+        delay,
+    };
+    deliverer.queue().send(&QueueName::Deliveries, copy).await
+}
