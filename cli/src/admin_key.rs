@@ -19,6 +19,8 @@ pub enum AdminKey {
     FromEnvironment,
     /// Made on an earlier start.
     Existing,
+    /// AWS backend: the key lives in the Secrets Manager admin-key secret.
+    InSecretsManager,
 }
 
 pub const ADMIN_KEY_FILE: &str = "admin.key";

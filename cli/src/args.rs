@@ -27,8 +27,14 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the whole gateway in this process on embedded backends (SQLite + files).
+    /// Run the whole gateway in this process: on embedded backends (SQLite + files) by default,
+    /// or on the AWS adapters with `--backend aws`.
     Up(UpConfig),
+    /// Create every table, queue and bucket the AWS backend needs (idempotent), and the admin
+    /// key in Secrets Manager. The endpoint comes from the AWS SDK's own configuration
+    /// (`AWS_ENDPOINT_URL` for LocalStack or moto), names from `OPENWA_TABLE`, `OPENWA_BUCKET`,
+    /// `OPENWA_QUEUE_PREFIX`, `OPENWA_SECRET_PREFIX`.
+    Bootstrap,
     /// Manage API keys in a data dir (works whether or not the gateway is running).
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -49,10 +55,29 @@ pub struct DataDir {
     pub path: PathBuf,
 }
 
+/// Which adapters back the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendKind {
+    /// SQLite + files in the data dir.
+    Embedded,
+    /// DynamoDB, SQS, S3 and Secrets Manager (endpoint and credentials from the AWS SDK's
+    /// configuration; resource names from `OPENWA_TABLE`, `OPENWA_BUCKET`, …).
+    Aws,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct UpConfig {
     #[command(flatten)]
     pub data_dir: DataDir,
+
+    /// Where the gateway keeps its state.
+    #[arg(long, env = "OPENWA_BACKEND", value_enum, default_value = "embedded")]
+    pub backend: BackendKind,
+
+    /// With `--backend aws`: create missing tables, queues and the bucket first (as
+    /// `openwa bootstrap` does). Handy against LocalStack or moto.
+    #[arg(long, env = "OPENWA_BOOTSTRAP")]
+    pub bootstrap: bool,
 
     /// Address the HTTP API listens on.
     #[arg(long, env = "OPENWA_LISTEN", default_value = "127.0.0.1:8080")]
@@ -79,9 +104,10 @@ pub struct UpConfig {
     #[arg(long, env = "OPENWA_RUNNER_CAPACITY", default_value_t = 10)]
     pub runner_capacity: usize,
 
-    /// The Chromium binary the runner starts (Debian: the real binary behind /usr/bin/chromium).
-    #[arg(long, env = "OPENWA_CHROMIUM", default_value = openwa_runner::engine::chromium::DEFAULT_CHROMIUM)]
-    pub chromium: PathBuf,
+    /// The Chromium binary the runner starts [default: /usr/lib/chromium/chromium-headless-shell
+    /// when installed, else the full /usr/lib/chromium/chromium].
+    #[arg(long, env = "OPENWA_CHROMIUM")]
+    pub chromium: Option<PathBuf>,
 
     /// WhatsApp Web URL the runner opens (ignored with --sandbox, which uses the simulator).
     #[arg(

@@ -6,11 +6,13 @@
 //!   webhook delivery; with `--sandbox` the simulator too)
 //! - `sandbox`: `/v1/sandbox/…`, the simulator's control API forwarded for operator keys
 //! - `admin_key`: creates the first admin key (or adopts `OPENWA_ADMIN_KEY`)
+//! - `bootstrap`: `openwa bootstrap`, the AWS resources and admin key
 //! - `admin`: `openwa keys …` and `openwa sessions …`, working on the data dir directly
 
 mod admin;
 mod admin_key;
 mod args;
+mod bootstrap;
 mod sandbox;
 mod up;
 
@@ -24,6 +26,7 @@ async fn main() -> anyhow::Result<()> {
     init_tracing(&cli.log);
     match cli.command {
         Command::Up(config) => up::run(config, openwa_infra::shutdown::signal()).await,
+        Command::Bootstrap => bootstrap::run().await,
         Command::Keys(cmd) => admin::keys(cmd).await,
         Command::Sessions(cmd) => admin::sessions(cmd).await,
     }

@@ -1,4 +1,5 @@
-//! `openwa up`: the all-in-one gateway. Opens the embedded backends in the data dir, makes sure
+//! `openwa up`: the all-in-one gateway. Opens the backends (embedded in the data dir, or the AWS
+//! adapters with `--backend aws`), makes sure
 //! an admin key exists, and runs every part in this process until the shutdown signal: the HTTP
 //! API, a runner (sessions in headless Chromium), fan-out and webhook delivery. With
 //! `--sandbox` it also starts the WhatsApp Web simulator, points the runner at it and exposes
@@ -13,13 +14,13 @@ use anyhow::Context;
 use openwa_api::{ApiConfig, AppState};
 use openwa_core::clock::SystemClock;
 use openwa_core::ports::Backend;
-use openwa_runner::engine::chromium::{ChromiumConfig, ChromiumEngine};
+use openwa_runner::engine::chromium::{ChromiumConfig, ChromiumEngine, choose_binary};
 use openwa_runner::{Runner, RunnerConfig};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::admin_key::{AdminKey, ensure_admin_key};
-use crate::args::UpConfig;
+use crate::args::{BackendKind, UpConfig};
 use crate::sandbox;
 
 pub async fn run(
@@ -27,8 +28,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let data_dir = &config.data_dir.path;
-    let backend = openwa_infra::embedded::open(data_dir, Arc::new(SystemClock))
-        .with_context(|| format!("opening the data dir {}", data_dir.display()))?;
+    let backend = open_backend(&config).await?;
     let allowlist = openwa_deliver::AllowList::parse(&config.webhook_allowlist)?;
     let api_config = ApiConfig {
         default_rate_limit_per_minute: config.rate_limit_per_minute,
@@ -36,15 +36,25 @@ pub async fn run(
         trust_forwarded_for: config.trust_forwarded_for,
         public_base_url: None,
         webhook_allowlist: allowlist.clone(),
+        // `openwa up` authenticates every request itself; no gateway in front.
+        trust_gateway_authorizer: false,
     };
     let state = AppState::new(backend.clone(), api_config);
-    let admin = ensure_admin_key(
-        &state.keys,
-        &state.backend,
-        data_dir,
-        config.admin_key.as_deref(),
-    )
-    .await?;
+    let admin = match config.backend {
+        BackendKind::Aws if config.admin_key.is_none() => {
+            openwa_aws::admin_key::ensure_admin_key(&backend).await?;
+            AdminKey::InSecretsManager
+        }
+        _ => {
+            ensure_admin_key(
+                &state.keys,
+                &state.backend,
+                data_dir,
+                config.admin_key.as_deref(),
+            )
+            .await?
+        }
+    };
 
     // One signal for every part: flipped once, each part drains in its own way.
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -140,6 +150,32 @@ pub async fn run(
     Ok(())
 }
 
+/// The backend `--backend` asks for; for AWS, resources are created first with `--bootstrap`.
+async fn open_backend(config: &UpConfig) -> anyhow::Result<Backend> {
+    match config.backend {
+        BackendKind::Embedded => {
+            let dir = &config.data_dir.path;
+            openwa_infra::embedded::open(dir, Arc::new(SystemClock))
+                .with_context(|| format!("opening the data dir {}", dir.display()))
+        }
+        BackendKind::Aws => {
+            let (backend, ctx) = openwa_aws::open_from_env()
+                .await
+                .context("configuring the AWS backend")?;
+            if config.bootstrap {
+                let report = openwa_aws::bootstrap(&ctx)
+                    .await
+                    .context("creating the AWS resources")?;
+                tracing::info!(created = ?report.created, "AWS resources ready");
+            }
+            // The data dir still holds the runner's browser profiles.
+            std::fs::create_dir_all(&config.data_dir.path)
+                .with_context(|| format!("creating {}", config.data_dir.path.display()))?;
+            Ok(backend)
+        }
+    }
+}
+
 /// Starts the in-process runner when it can run; returns a line for the banner.
 fn start_runner(
     config: &UpConfig,
@@ -151,11 +187,15 @@ fn start_runner(
     if config.runner_capacity == 0 {
         return "runner    off (--runner-capacity 0): sessions are stored but not connected".into();
     }
-    if !config.chromium.exists() {
-        tracing::warn!(chromium = %config.chromium.display(), "Chromium not found; sessions will not connect");
+    let chromium = choose_binary(config.chromium.as_deref());
+    if let Some(reason) = &chromium.fallback_reason {
+        tracing::warn!(%reason, "not using the default Chromium headless shell");
+    }
+    if !chromium.binary.exists() {
+        tracing::warn!(chromium = %chromium.binary.display(), "Chromium not found; sessions will not connect");
         return format!(
-            "runner    off: no Chromium at {} (install the `chromium` package or set OPENWA_CHROMIUM)",
-            config.chromium.display()
+            "runner    off: no Chromium at {} (install the `chromium-headless-shell` package or set OPENWA_CHROMIUM)",
+            chromium.binary.display()
         );
     }
     let runner_config = RunnerConfig {
@@ -165,13 +205,17 @@ fn start_runner(
         takeover_on_conflict: config.takeover_on_conflict,
         ..RunnerConfig::default()
     };
+    let binary_name = chromium.binary.file_name().map_or_else(
+        || chromium.binary.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
     let engine = Arc::new(ChromiumEngine::new(ChromiumConfig::for_binary(
-        &config.chromium,
+        chromium.binary,
     )));
     let runner = Runner::new(runner_config, backend.clone(), engine);
     parts.spawn(async move { runner.run(stop).await.context("runner") });
     format!(
-        "runner    up to {} sessions in Chromium, WhatsApp Web at {wa_url}",
+        "runner    up to {} sessions in {binary_name}, WhatsApp Web at {wa_url}",
         config.runner_capacity
     )
 }
@@ -190,6 +234,12 @@ fn print_banner(addr: SocketAddr, admin: &AdminKey, runner: &str, simulator: Opt
         AdminKey::Existing => {
             println!("Admin API key: created on first start (see admin.key in the data dir).")
         }
+        AdminKey::InSecretsManager => println!(
+            "Admin API key: in Secrets Manager, secret {}/{} (`aws secretsmanager get-secret-value`).",
+            openwa_aws::AwsSettings::from_env()
+                .map_or_else(|_| "openwa".into(), |s| s.secret_prefix),
+            openwa_aws::resources::secrets::ADMIN_KEY
+        ),
     }
     println!("  {runner}");
     if let Some(sim) = simulator {

@@ -15,6 +15,7 @@
 //! - [`metrics`], `http`: `/health`, `/ready`, `/metrics`
 //! - [`config`], [`error`]: [`RunnerConfig`] and [`RunnerError`]
 
+pub mod cloud;
 pub mod config;
 mod control;
 pub mod engine;

@@ -1,6 +1,9 @@
 //! The `openwa-runner` binary: hosts sessions in headless Chromium. Thin: tracing, typed
-//! config from flags / `OPENWA_*`, the embedded backend from `OPENWA_DATA_DIR`, the Chromium
-//! engine, and `run` until SIGTERM or ctrl-c (then it drains).
+//! config from flags / `OPENWA_*`, the backend (`OPENWA_BACKEND`: embedded from
+//! `OPENWA_DATA_DIR`, or the AWS adapters configured by `OPENWA_TABLE`, `OPENWA_BUCKET`,
+//! `OPENWA_QUEUE_PREFIX`, `OPENWA_SECRET_PREFIX`, `OPENWA_MAX_RECEIVES` and the AWS SDK's own
+//! variables), the Chromium engine, the ECS reporting of [`openwa_runner::cloud`], and `run`
+//! until SIGTERM or ctrl-c (then it drains).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,14 +13,18 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Parser;
 use openwa_core::clock::SystemClock;
-use openwa_runner::engine::chromium::{ChromiumConfig, ChromiumEngine, DEFAULT_CHROMIUM};
+use openwa_runner::engine::chromium::{ChromiumConfig, ChromiumEngine, choose_binary};
 use openwa_runner::{Runner, RunnerConfig};
 
 /// Hosts WhatsApp Web sessions: claims them with leases, runs send jobs, publishes events.
 #[derive(Debug, Parser)]
 #[command(name = "openwa-runner", version)]
 struct Args {
-    /// Data directory of the embedded backend (SQLite + files).
+    /// Which adapters hold the state: `embedded` (SQLite + files in the data dir) or `aws`.
+    #[arg(long, env = "OPENWA_BACKEND", default_value = "embedded")]
+    backend: BackendKind,
+    /// Data directory of the embedded backend (SQLite + files); with `aws`, the browser
+    /// profiles' parent.
     #[arg(long, env = "OPENWA_DATA_DIR", default_value = "./openwa-data")]
     data_dir: PathBuf,
     /// Lease owner id; defaults to hostname + a random suffix.
@@ -62,9 +69,16 @@ struct Args {
     /// Address for /health, /ready and /metrics.
     #[arg(long, env = "OPENWA_RUNNER_LISTEN")]
     listen: Option<SocketAddr>,
-    /// The Chromium binary.
-    #[arg(long, env = "OPENWA_CHROMIUM", default_value = DEFAULT_CHROMIUM)]
-    chromium: PathBuf,
+    /// The Chromium binary [default: /usr/lib/chromium/chromium-headless-shell when installed,
+    /// else the full /usr/lib/chromium/chromium].
+    #[arg(long, env = "OPENWA_CHROMIUM")]
+    chromium: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum BackendKind {
+    Embedded,
+    Aws,
 }
 
 impl Args {
@@ -104,25 +118,58 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let args = Args::parse();
     let shutdown = openwa_infra::shutdown::signal();
-    if !args.chromium.exists() {
+    let chromium = choose_binary(args.chromium.as_deref());
+    if let Some(reason) = &chromium.fallback_reason {
+        tracing::warn!(%reason, "not using the default Chromium headless shell");
+    }
+    if !chromium.binary.exists() {
         bail!(
-            "Chromium not found at {}; install the `chromium` package or set OPENWA_CHROMIUM to the browser binary",
-            args.chromium.display()
+            "Chromium not found at {}; install the `chromium-headless-shell` (or `chromium`) package or set OPENWA_CHROMIUM to the browser binary",
+            chromium.binary.display()
         );
     }
+    tracing::info!(chromium = %chromium.binary.display(), "engine binary");
     let config = args.config();
-    let backend = openwa_infra::embedded::open(&args.data_dir, Arc::new(SystemClock))
-        .with_context(|| {
-            format!(
-                "opening the embedded backend in {}",
-                args.data_dir.display()
-            )
-        })?;
+    let backend = match args.backend {
+        BackendKind::Embedded => {
+            openwa_infra::embedded::open(&args.data_dir, Arc::new(SystemClock)).with_context(
+                || {
+                    format!(
+                        "opening the embedded backend in {}",
+                        args.data_dir.display()
+                    )
+                },
+            )?
+        }
+        BackendKind::Aws => {
+            std::fs::create_dir_all(&args.data_dir)
+                .with_context(|| format!("creating {}", args.data_dir.display()))?;
+            openwa_aws::open_from_env()
+                .await
+                .context("configuring the AWS backend")?
+                .0
+        }
+    };
     let engine = Arc::new(ChromiumEngine::new(ChromiumConfig::for_binary(
-        &args.chromium,
+        chromium.binary,
     )));
-    Runner::new(config, backend, engine)
-        .run(shutdown)
-        .await
-        .context("runner failed")
+    let reporting = openwa_runner::cloud::CloudReporting::from_env(config.capacity);
+    let runner = Runner::new(config, backend, engine);
+    // One shutdown signal for both: the reporter stops when the runner's drain has begun.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    if reporting.enabled() {
+        let metrics = runner.metrics();
+        let mut rx = stop_rx.clone();
+        tokio::spawn(openwa_runner::cloud::report(
+            reporting,
+            metrics,
+            async move {
+                let _ = rx.wait_for(|s| *s).await;
+            },
+        ));
+    }
+    let result = runner.run(shutdown).await.context("runner failed");
+    let _ = stop_tx.send(true);
+    drop(stop_rx);
+    result
 }

@@ -1,0 +1,306 @@
+//! The whole AWS-adapter path end to end, on the AWS-compatible endpoint the test command
+//! started (moto): `openwa up --backend aws --bootstrap --sandbox` serves the API's router on
+//! DynamoDB/SQS/S3/Secrets Manager, its runner drives the simulator in headless Chromium, and
+//! fan-out and delivery push events through SQS to a local webhook receiver.
+//!
+//! Checked: bootstrap makes the admin key in Secrets Manager (read back from there, never from a
+//! file); QR scan -> connected; a send goes API -> SQS FIFO -> runner -> the customer's phone
+//! with acks; the customer's answer comes back as a stored inbound message and as a signed
+//! `message.received` webhook; the state is in DynamoDB, not in a local database.
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::http::HeaderMap;
+use openwa_core::webhook::WebhookSecret;
+use openwa_core::webhook::signature::{DEFAULT_TOLERANCE, SignedHeaders, verify};
+use reqwest::StatusCode;
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+use support::Gateway;
+
+const LINKED: &str = "15550100011";
+const CUSTOMER: &str = "15550100012";
+
+type Received = Arc<Mutex<Vec<(HeaderMap, Bytes)>>>;
+
+/// A webhook receiver on loopback that answers 200 and keeps every request.
+async fn receiver() -> (String, Received) {
+    let received: Received = Arc::default();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post({
+            let received = received.clone();
+            move |headers: HeaderMap, body: Bytes| {
+                let received = received.clone();
+                async move {
+                    received.lock().unwrap().push((headers, body));
+                    StatusCode::OK
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, received)
+}
+
+struct Api {
+    http: reqwest::Client,
+    base: String,
+    key: String,
+}
+
+impl Api {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.key);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    async fn wait_for(
+        &self,
+        what: &str,
+        path: &str,
+        check: impl Fn(StatusCode, &Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let (status, json) = self.call(reqwest::Method::GET, path, None).await;
+            if check(status, &json) {
+                return json;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; last answer {status}: {json}"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_goes_out_and_comes_back_through_the_aws_adapters() {
+    let endpoint = openwa_aws::testing::endpoint();
+    let settings = openwa_aws::testing::unique_settings("e2e");
+    let chromium = std::env::var("CHROMIUM_BIN")
+        .unwrap_or_else(|_| "/usr/lib/chromium/chromium-headless-shell".into());
+    assert!(
+        std::path::Path::new(&chromium).exists(),
+        "Chromium not found at {chromium}; scripts/test.sh installs it"
+    );
+    let max_receives = settings.max_receives.to_string();
+    let env = [
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_REGION", "us-east-1"),
+        ("OPENWA_TABLE", settings.table.as_str()),
+        ("OPENWA_BUCKET", settings.bucket.as_str()),
+        ("OPENWA_QUEUE_PREFIX", settings.queue_prefix.as_str()),
+        ("OPENWA_SECRET_PREFIX", settings.secret_prefix.as_str()),
+        ("OPENWA_MAX_RECEIVES", max_receives.as_str()),
+        ("OPENWA_CHROMIUM", chromium.as_str()),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start_with_args(
+        dir.path(),
+        &[
+            "--backend",
+            "aws",
+            "--bootstrap",
+            "--sandbox",
+            "--sandbox-qr-interval-ms",
+            "2000",
+            "--webhook-allowlist",
+            "127.0.0.1",
+        ],
+        &env,
+    );
+    assert!(
+        gw.banner.iter().any(|l| l.contains("Secrets Manager")),
+        "banner points at the secret: {:?}",
+        gw.banner
+    );
+    assert!(
+        !dir.path().join("admin.key").exists() && !dir.path().join("openwa.db").exists(),
+        "nothing of the state is kept locally on the AWS backend"
+    );
+
+    // The admin key, from where bootstrap put it.
+    let ctx =
+        openwa_aws::testing::context(settings.clone(), Arc::new(openwa_core::clock::SystemClock))
+            .await;
+    let key = openwa_aws::open(&ctx)
+        .secrets
+        .get(openwa_aws::resources::secrets::ADMIN_KEY)
+        .await
+        .unwrap()
+        .expect("bootstrap stored the admin key in Secrets Manager");
+    let api = Api {
+        http: reqwest::Client::new(),
+        base: gw.base_url.clone(),
+        key: key.expose_secret().to_owned(),
+    };
+
+    let (hook_url, received) = receiver().await;
+    let (status, hook) = api
+        .post(
+            "/v1/webhooks",
+            json!({"url": hook_url, "events": ["message.received"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{hook}");
+    let hook_secret = WebhookSecret::parse(hook["secret"].as_str().unwrap()).unwrap();
+
+    for (phone, name) in [(LINKED, "Sales"), (CUSTOMER, "Customer")] {
+        let (status, body) = api
+            .post(
+                "/v1/sandbox/accounts",
+                json!({"phone": phone, "pushname": name}),
+            )
+            .await;
+        assert!(status.is_success(), "account {phone}: {status} {body}");
+    }
+    let (status, body) = api
+        .post("/v1/sessions", json!({"id": "sales", "start": true}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let qr = api
+        .wait_for("a QR code", "/v1/sessions/sales/qr", |s, _| {
+            s == StatusCode::OK
+        })
+        .await;
+    let (status, body) = api
+        .post(
+            &format!("/v1/sandbox/accounts/{LINKED}/scan"),
+            json!({"qr": qr["payload"]}),
+        )
+        .await;
+    assert!(status.is_success(), "scan: {status} {body}");
+    api.wait_for("connected", "/v1/sessions/sales", |_, s| {
+        s["status"] == "connected"
+    })
+    .await;
+
+    // Out: API -> the session's SQS FIFO queue -> runner -> the customer's phone, with acks.
+    let (status, sent) = api
+        .post(
+            "/v1/sessions/sales/messages",
+            json!({"to": CUSTOMER, "type": "text", "text": {"body": "Shipped via AWS"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{sent}");
+    let path = format!(
+        "/v1/sessions/sales/messages/{}",
+        sent["id"].as_str().unwrap()
+    );
+    api.wait_for("delivered", &path, |_, m| {
+        m["status"] == "delivered" || m["status"] == "read"
+    })
+    .await;
+    let inbox = api
+        .wait_for(
+            "the customer's copy",
+            &format!("/v1/sandbox/accounts/{CUSTOMER}/messages?chat={LINKED}@c.us"),
+            |s, _| s.is_success(),
+        )
+        .await;
+    let copies = inbox
+        .as_array()
+        .or_else(|| inbox["messages"].as_array())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        copies
+            .iter()
+            .filter(|m| m["body"] == "Shipped via AWS")
+            .count(),
+        1,
+        "exactly one copy arrived: {inbox}"
+    );
+
+    // In: the customer answers; stored in DynamoDB and pushed as a signed webhook.
+    let (status, _) = api
+        .post(
+            &format!("/v1/sandbox/accounts/{CUSTOMER}/messages"),
+            json!({"to": LINKED, "body": "Thanks, AWS!"}),
+        )
+        .await;
+    assert!(status.is_success());
+    api.wait_for(
+        "the inbound message",
+        "/v1/sessions/sales/messages?direction=inbound",
+        |_, page| {
+            page["items"]
+                .as_array()
+                .is_some_and(|items| items.iter().any(|m| m["content"]["body"] == "Thanks, AWS!"))
+        },
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (headers, body) = loop {
+        let found = received.lock().unwrap().iter().find_map(|(h, b)| {
+            let event: Value = serde_json::from_slice(b).ok()?;
+            (event["type"] == "message.received" && event.to_string().contains("Thanks, AWS!"))
+                .then(|| (h.clone(), b.clone()))
+        });
+        if let Some(found) = found {
+            break found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the webhook receiver never got the message.received event"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    };
+    let signed = SignedHeaders::from((
+        header("webhook-id"),
+        header("webhook-timestamp"),
+        header("webhook-signature"),
+    ));
+    verify(&hook_secret, signed, &body, DEFAULT_TOLERANCE).expect("the delivery verifies");
+
+    // The state lives in DynamoDB: the session item is there.
+    let item = ctx
+        .dynamo
+        .scan()
+        .table_name(&settings.table)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        item.items().iter().any(|i| {
+            i.values()
+                .any(|v| v.as_s().is_ok_and(|s| s.contains("sales")))
+        }),
+        "the session is stored in the DynamoDB table"
+    );
+    assert_eq!(gw.terminate().code(), Some(0));
+}
