@@ -251,9 +251,11 @@ pub(crate) async fn handle_send(
             }
         },
     };
+    let wa_key = wa_key_for(&message.id);
+    ctx.remember_send(wa_key.clone(), message.id.clone());
     let outgoing = OutgoingMessage {
         message_id: message.id.clone(),
-        wa_key: wa_key_for(&message.id),
+        wa_key,
         chat: message.chat_id.clone(),
         content: message.content.clone(),
         media,

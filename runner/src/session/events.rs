@@ -220,7 +220,17 @@ async fn on_ack(
         return Ok(());
     };
     let messages = &ctx.host.backend.messages;
-    let message = match messages.get_by_wa_id(&ctx.id, wa_id).await {
+    // A recent send of this run is matched by its key: its `sent` write may not be visible yet.
+    let recent = wa_id
+        .as_str()
+        .rsplit('_')
+        .next()
+        .and_then(|key| ctx.recent_send(key));
+    let lookup = match &recent {
+        Some(id) => messages.get(&ctx.id, id).await,
+        None => messages.get_by_wa_id(&ctx.id, wa_id).await,
+    };
+    let message = match lookup {
         Ok(m) => m,
         // Not sent through the gateway (e.g. from the phone): nothing to update.
         Err(CoreError::NotFound { .. }) => return Ok(()),
@@ -241,7 +251,9 @@ async fn on_ack(
     });
     let update = StatusUpdate {
         status: next,
-        wa_id: None,
+        // Still `sending` (the ack overtook the `sent` write): record the WhatsApp id now,
+        // since the `sent` update will not apply after this one.
+        wa_id: (message.wa_id.is_none()).then(|| wa_id.clone()),
         failure,
         at: ctx.host.backend.clock.now(),
     };

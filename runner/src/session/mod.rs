@@ -73,9 +73,56 @@ pub(crate) struct SessionCtx {
     /// The phone a pairing code was last requested for; engine `PairingCode` events (WhatsApp
     /// refreshes the code) carry no phone, so the stored code takes it from here.
     pairing_phone: Mutex<Option<openwa_core::jid::ChatId>>,
+    /// WhatsApp key id -> gateway id of this run's recent sends. An ack can arrive before the
+    /// send's `sent` write (with the WhatsApp id) is visible in the store, above all on a
+    /// remote store; acks of recent sends are matched here, not by a store lookup.
+    recent_sends: Mutex<RecentSends>,
+}
+
+/// A bounded map of the latest sends' keys (oldest dropped first).
+#[derive(Debug, Default)]
+pub(crate) struct RecentSends {
+    by_key: std::collections::HashMap<String, openwa_core::id::MessageId>,
+    order: std::collections::VecDeque<String>,
+}
+
+impl RecentSends {
+    /// Keys remembered; acks of older sends go through the store.
+    const CAPACITY: usize = 4096;
+
+    pub fn insert(&mut self, key: String, id: openwa_core::id::MessageId) {
+        if self.by_key.insert(key.clone(), id).is_none() {
+            self.order.push_back(key);
+            if self.order.len() > Self::CAPACITY
+                && let Some(old) = self.order.pop_front()
+            {
+                self.by_key.remove(&old);
+            }
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Option<openwa_core::id::MessageId> {
+        self.by_key.get(key).cloned()
+    }
 }
 
 impl SessionCtx {
+    /// Remembers a send about to happen, so its acks find it (see `recent_sends`).
+    pub fn remember_send(&self, key: String, id: openwa_core::id::MessageId) {
+        self.recent_sends
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, id);
+    }
+
+    /// The gateway id of a recent send with WhatsApp key id `key`.
+    pub fn recent_send(&self, key: &str) -> Option<openwa_core::id::MessageId> {
+        self.recent_sends
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+    }
+
     fn new(host: Arc<Host>, claimed: Session, claimed_at: Instant) -> Self {
         let id = claimed.id.clone();
         let profile_dir = host.config.profiles_root.join(id.as_str());
@@ -96,6 +143,7 @@ impl SessionCtx {
             logged_in: AtomicBool::new(false),
             reached_ready: AtomicBool::new(false),
             pairing_phone: Mutex::new(None),
+            recent_sends: Mutex::new(RecentSends::default()),
             host,
             id,
             profile_dir,
@@ -267,5 +315,25 @@ impl SessionCtx {
         if let Err(error) = self.host.snapshots.take(&self.id, &self.profile_dir).await {
             tracing::warn!(%error, session_id = %self.id, "auth snapshot failed");
         }
+    }
+}
+
+#[cfg(test)]
+mod recent_sends_tests {
+    use super::RecentSends;
+    use openwa_core::id::MessageId;
+
+    #[test]
+    fn the_latest_sends_are_remembered_and_the_oldest_forgotten() {
+        let mut recent = RecentSends::default();
+        let first = MessageId::generate();
+        recent.insert("K0".into(), first.clone());
+        assert_eq!(recent.get("K0"), Some(first));
+        for i in 1..=RecentSends::CAPACITY {
+            recent.insert(format!("K{i}"), MessageId::generate());
+        }
+        assert_eq!(recent.get("K0"), None, "the oldest key is dropped at capacity");
+        assert!(recent.get(&format!("K{}", RecentSends::CAPACITY)).is_some());
+        assert_eq!(recent.by_key.len(), RecentSends::CAPACITY);
     }
 }
