@@ -1,5 +1,7 @@
 //! The whole AWS-adapter path end to end, on the AWS-compatible endpoint the test command
-//! started (moto): `openwa up --backend aws --bootstrap --sandbox` serves the API's router on
+//! started (moto), and on LocalStack in Docker where a Docker engine answers (testcontainers;
+//! skipped with a printed reason elsewhere): `openwa up --backend aws --bootstrap --sandbox`
+//! serves the API's router on
 //! DynamoDB/SQS/S3/Secrets Manager, its runner drives the simulator in headless Chromium, and
 //! fan-out and delivery push events through SQS to a local webhook receiver.
 //!
@@ -101,7 +103,67 @@ impl Api {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_goes_out_and_comes_back_through_the_aws_adapters() {
-    let endpoint = openwa_aws::testing::endpoint();
+    run_flow(&openwa_aws::testing::endpoint()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_flow_runs_on_localstack_in_docker() {
+    use testcontainers_modules::localstack::LocalStack;
+    use testcontainers_modules::testcontainers::ImageExt;
+    use testcontainers_modules::testcontainers::runners::AsyncRunner;
+
+    if let Err(reason) = docker_engine() {
+        println!("SKIPPED the_same_flow_runs_on_localstack_in_docker: {reason}");
+        return;
+    }
+    let mut image =
+        LocalStack::default().with_env_var("SERVICES", "sqs,dynamodb,s3,secretsmanager");
+    if let Ok(token) = std::env::var("LOCALSTACK_AUTH_TOKEN") {
+        image = image.with_env_var("LOCALSTACK_AUTH_TOKEN", token);
+    }
+    let node = image.start().await.expect("LocalStack starts in Docker");
+    let port = node
+        .get_host_port_ipv4(4566)
+        .await
+        .expect("LocalStack's port");
+    run_flow(&format!("http://127.0.0.1:{port}")).await;
+}
+
+/// Whether a Docker engine answers (`DOCKER_HOST` or the default socket), and if not, why.
+fn docker_engine() -> Result<(), String> {
+    use std::io::{Read, Write};
+    let ping = b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n";
+    let mut answer = String::new();
+    match std::env::var("DOCKER_HOST") {
+        Ok(host) if host.starts_with("tcp://") => {
+            let addr = host.trim_start_matches("tcp://");
+            let mut s = std::net::TcpStream::connect(addr)
+                .map_err(|e| format!("no Docker engine answers at {host}: {e}"))?;
+            s.write_all(ping)
+                .and_then(|()| s.read_to_string(&mut answer))
+                .map_err(|e| e.to_string())?;
+        }
+        other => {
+            let path = other
+                .ok()
+                .and_then(|h| h.strip_prefix("unix://").map(str::to_owned))
+                .unwrap_or_else(|| "/var/run/docker.sock".into());
+            let mut s = std::os::unix::net::UnixStream::connect(&path)
+                .map_err(|e| format!("no Docker engine answers at unix://{path}: {e}"))?;
+            s.write_all(ping)
+                .and_then(|()| s.read_to_string(&mut answer))
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    if answer.contains("OK") {
+        Ok(())
+    } else {
+        Err("the Docker engine did not answer its ping".into())
+    }
+}
+
+async fn run_flow(endpoint: &str) {
+    let endpoint = endpoint.to_owned();
     let settings = openwa_aws::testing::unique_settings("e2e");
     let chromium = std::env::var("CHROMIUM_BIN")
         .unwrap_or_else(|_| "/usr/lib/chromium/chromium-headless-shell".into());
@@ -148,9 +210,12 @@ async fn a_message_goes_out_and_comes_back_through_the_aws_adapters() {
     );
 
     // The admin key, from where bootstrap put it.
-    let ctx =
-        openwa_aws::testing::context(settings.clone(), Arc::new(openwa_core::clock::SystemClock))
-            .await;
+    let ctx = openwa_aws::testing::context_at(
+        &endpoint,
+        settings.clone(),
+        Arc::new(openwa_core::clock::SystemClock),
+    )
+    .await;
     let key = openwa_aws::open(&ctx)
         .secrets
         .get(openwa_aws::resources::secrets::ADMIN_KEY)

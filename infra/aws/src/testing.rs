@@ -36,8 +36,13 @@ pub fn unique_settings(tag: &str) -> AwsSettings {
 
 /// Clients for the test endpoint (static test credentials, `us-east-1`).
 pub async fn context(settings: AwsSettings, clock: Arc<dyn Clock>) -> AwsContext {
+    context_at(&endpoint(), settings, clock).await
+}
+
+/// Clients for the endpoint at `url` (static test credentials, `us-east-1`).
+pub async fn context_at(url: &str, settings: AwsSettings, clock: Arc<dyn Clock>) -> AwsContext {
     let sdk = aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(endpoint())
+        .endpoint_url(url)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_sqs::config::Credentials::new(
             "testing",
