@@ -332,7 +332,11 @@ mod recent_sends_tests {
         for i in 1..=RecentSends::CAPACITY {
             recent.insert(format!("K{i}"), MessageId::generate());
         }
-        assert_eq!(recent.get("K0"), None, "the oldest key is dropped at capacity");
+        assert_eq!(
+            recent.get("K0"),
+            None,
+            "the oldest key is dropped at capacity"
+        );
         assert!(recent.get(&format!("K{}", RecentSends::CAPACITY)).is_some());
         assert_eq!(recent.by_key.len(), RecentSends::CAPACITY);
     }
