@@ -14,12 +14,17 @@
 //!
 //! A `tat` beyond the limit is a refusal, decided from the old item of the first call, with
 //! `retry_after = tat - limit`. Items expire (`ttl`) two minutes after their last use.
+//!
+//! Which update goes first follows the `tat` this process saw last for the key: a key under a
+//! generous budget is idle at almost every request, and trying the idle update first makes that
+//! one call instead of two. The hint only orders the attempts; the conditions decide.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::ReturnValue;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use openwa_core::clock::Timestamp;
 use openwa_core::error::{Error, Result};
 use openwa_core::ports::{RateDecision, RateLimiter};
@@ -39,13 +44,100 @@ const ATTEMPTS: usize = 5;
 
 pub struct DynamoRateLimiter {
     table: Table,
+    /// The last `tat` this process wrote or saw per key (bounded; cleared when full).
+    hints: Mutex<HashMap<String, i64>>,
 }
+
+/// Keys whose hint is kept; beyond that the map starts over (hints are only an ordering).
+const MAX_HINTS: usize = 10_000;
 
 impl DynamoRateLimiter {
     pub fn new(ctx: Arc<AwsContext>) -> Self {
         Self {
             table: Table::new(ctx),
+            hints: Mutex::new(HashMap::new()),
         }
+    }
+
+    fn hint(&self, key: &str) -> Option<i64> {
+        self.hints
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .copied()
+    }
+
+    fn remember(&self, key: &str, tat: i64) {
+        let mut hints = self.hints.lock().unwrap_or_else(|e| e.into_inner());
+        if hints.len() >= MAX_HINTS && !hints.contains_key(key) {
+            hints.clear();
+        }
+        hints.insert(key.to_owned(), tat);
+    }
+
+    /// The busy-key update: a decision, or `None` if the key turned out idle.
+    async fn busy(&self, key: &str, g: &Gcra, expires: &AttributeValue) -> Result<Step> {
+        let mut e = Expr::new();
+        e.increment(TAT, g.interval).set(TTL, expires.clone());
+        let tat = e.name(TAT);
+        let condition = format!(
+            "{tat} BETWEEN {} AND {}",
+            e.value(n(g.now)),
+            e.value(n(g.limit))
+        );
+        let update = self
+            .table
+            .update_with(rate_key(key), &e, &condition)
+            .return_values(ReturnValue::UpdatedNew);
+        let old = match self.table.update(update).await? {
+            Written::Done(Some(item)) => {
+                let new_tat = get_n(&item, TAT)?;
+                return Ok(Step::Allowed(new_tat));
+            }
+            Written::Done(None) => return Err(Error::unexpected("UpdateItem returned nothing")),
+            Written::Refused(old) => old,
+        };
+        Ok(classify(g, old_tat(old.as_ref())?))
+    }
+
+    /// The idle-key update: a decision, or `None` if the key turned out busy.
+    async fn idle(&self, key: &str, g: &Gcra, expires: &AttributeValue) -> Result<Step> {
+        let mut e = Expr::new();
+        e.set(TAT, n(g.now + g.interval)).set(TTL, expires.clone());
+        let tat = e.name(TAT);
+        let condition = format!(
+            "attribute_not_exists({tat}) OR {tat} < {}",
+            e.value(n(g.now))
+        );
+        let update = self.table.update_with(rate_key(key), &e, &condition);
+        match self.table.update(update).await? {
+            Written::Done(_) => Ok(Step::Allowed(g.now + g.interval)),
+            Written::Refused(old) => Ok(classify(g, old_tat(old.as_ref())?)),
+        }
+    }
+}
+
+/// Where one conditional update left the decision.
+enum Step {
+    /// Allowed; `tat` moved to this.
+    Allowed(i64),
+    /// Refused; the stored `tat`.
+    Refused(i64),
+    /// The other update applies.
+    Busy,
+    Idle,
+}
+
+fn old_tat(old: Option<&Item>) -> Result<Option<i64>> {
+    Ok(old.map(|o| opt_n::<i64>(o, TAT)).transpose()?.flatten())
+}
+
+/// What a refused update's old `tat` says.
+fn classify(g: &Gcra, tat: Option<i64>) -> Step {
+    match tat {
+        Some(tat) if tat > g.limit => Step::Refused(tat),
+        Some(tat) if tat >= g.now => Step::Busy,
+        _ => Step::Idle,
     }
 }
 
@@ -115,49 +207,24 @@ impl RateLimiter for DynamoRateLimiter {
         }
         let g = Gcra::new(per_minute, to_ns(now)?);
         let expires = ttl_at(now + chrono::Duration::minutes(2));
-        for _ in 0..ATTEMPTS {
-            // 1. A busy key: move `tat` on by one interval if it is within the limit.
-            let mut e = Expr::new();
-            e.increment(TAT, g.interval).set(TTL, expires.clone());
-            let tat = e.name(TAT);
-            let condition = format!(
-                "{tat} BETWEEN {} AND {}",
-                e.value(n(g.now)),
-                e.value(n(g.limit))
-            );
-            let busy = self
-                .table
-                .update_with(rate_key(key), &e, &condition)
-                .return_values(ReturnValue::UpdatedNew);
-            let old = match self.table.update(busy).await? {
-                Written::Done(Some(item)) => return Ok(g.allowed(get_n(&item, TAT)?)),
-                Written::Done(None) => {
-                    return Err(Error::unexpected("UpdateItem returned nothing"));
-                }
-                Written::Refused(old) => old,
+        let mut busy_next = self.hint(key).is_some_and(|tat| tat >= g.now);
+        for _ in 0..ATTEMPTS * 2 {
+            let step = if busy_next {
+                self.busy(key, &g, &expires).await?
+            } else {
+                self.idle(key, &g, &expires).await?
             };
-            match old
-                .as_ref()
-                .map(|o| opt_n::<i64>(o, TAT))
-                .transpose()?
-                .flatten()
-            {
-                Some(tat) if tat > g.limit => return Ok(g.refused(tat)),
-                // Between the two calls another request made the key busy: start over.
-                Some(tat) if tat >= g.now => continue,
-                _ => {}
-            }
-            // 2. An idle or new key: the bucket is full, this request takes one.
-            let mut e = Expr::new();
-            e.set(TAT, n(g.now + g.interval)).set(TTL, expires.clone());
-            let tat = e.name(TAT);
-            let condition = format!(
-                "attribute_not_exists({tat}) OR {tat} < {}",
-                e.value(n(g.now))
-            );
-            let idle = self.table.update_with(rate_key(key), &e, &condition);
-            if let Written::Done(_) = self.table.update(idle).await? {
-                return Ok(g.allowed(g.now + g.interval));
+            match step {
+                Step::Allowed(tat) => {
+                    self.remember(key, tat);
+                    return Ok(g.allowed(tat));
+                }
+                Step::Refused(tat) => {
+                    self.remember(key, tat);
+                    return Ok(g.refused(tat));
+                }
+                Step::Busy => busy_next = true,
+                Step::Idle => busy_next = false,
             }
         }
         Err(Error::unavailable(
