@@ -28,7 +28,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let data_dir = &config.data_dir.path;
-    let backend = open_backend(&config).await?;
+    let (backend, aws) = open_backend(&config).await?;
     let allowlist = openwa_deliver::AllowList::parse(&config.webhook_allowlist)?;
     let api_config = ApiConfig {
         default_rate_limit_per_minute: config.rate_limit_per_minute,
@@ -100,8 +100,16 @@ pub async fn run(
             allowlist,
             ..Default::default()
         };
+        // On AWS, webhooks may target SQS queues too.
+        let sqs: Arc<dyn openwa_core::ports::SqsTargetSender> = match &aws {
+            Some(ctx) => Arc::new(openwa_aws::sqs_target::SqsTargets::new(ctx)),
+            None => Arc::new(openwa_core::ports::UnavailableSqs),
+        };
         async move {
-            openwa_deliver::run(backend, deliver, stop)
+            let guard = openwa_deliver::SsrfGuard::system(deliver.allowlist.clone());
+            let deliverer = openwa_deliver::deliverer_with(&backend, &deliver, guard, sqs)
+                .context("building the webhook deliverer")?;
+            openwa_deliver::run_with(backend, Arc::new(deliverer), deliver, stop)
                 .await
                 .context("webhook delivery")
         }
@@ -150,13 +158,17 @@ pub async fn run(
     Ok(())
 }
 
-/// The backend `--backend` asks for; for AWS, resources are created first with `--bootstrap`.
-async fn open_backend(config: &UpConfig) -> anyhow::Result<Backend> {
+/// The backend `--backend` asks for (with the AWS clients when on AWS); for AWS, resources are
+/// created first with `--bootstrap`.
+async fn open_backend(
+    config: &UpConfig,
+) -> anyhow::Result<(Backend, Option<openwa_aws::AwsContext>)> {
     match config.backend {
         BackendKind::Embedded => {
             let dir = &config.data_dir.path;
-            openwa_infra::embedded::open(dir, Arc::new(SystemClock))
-                .with_context(|| format!("opening the data dir {}", dir.display()))
+            let backend = openwa_infra::embedded::open(dir, Arc::new(SystemClock))
+                .with_context(|| format!("opening the data dir {}", dir.display()))?;
+            Ok((backend, None))
         }
         BackendKind::Aws => {
             let (backend, ctx) = openwa_aws::open_from_env()
@@ -171,7 +183,7 @@ async fn open_backend(config: &UpConfig) -> anyhow::Result<Backend> {
             // The data dir still holds the runner's browser profiles.
             std::fs::create_dir_all(&config.data_dir.path)
                 .with_context(|| format!("creating {}", config.data_dir.path.display()))?;
-            Ok(backend)
+            Ok((backend, Some(ctx)))
         }
     }
 }

@@ -237,6 +237,24 @@ async fn run_flow(endpoint: &str) {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{hook}");
     let hook_secret = WebhookSecret::parse(hook["secret"].as_str().unwrap()).unwrap();
+    // A second subscriber: a customer's SQS queue (a webhook target on the AWS backend).
+    let target = ctx
+        .sqs
+        .create_queue()
+        .queue_name(format!("{}-customer", settings.queue_prefix))
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_owned();
+    let (status, sqs_hook) = api
+        .post(
+            "/v1/webhooks",
+            json!({"sqs_queue_url": target, "events": ["message.received"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{sqs_hook}");
 
     for (phone, name) in [(LINKED, "Sales"), (CUSTOMER, "Customer")] {
         let (status, body) = api
@@ -351,6 +369,52 @@ async fn run_flow(endpoint: &str) {
         header("webhook-signature"),
     ));
     verify(&hook_secret, signed, &body, DEFAULT_TOLERANCE).expect("the delivery verifies");
+
+    // The same event on the customer's queue, its signature in the message attributes.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let message = loop {
+        let out = ctx
+            .sqs
+            .receive_message()
+            .queue_url(&target)
+            .message_attribute_names("All")
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        if let Some(m) = out
+            .messages()
+            .iter()
+            .find(|m| m.body().is_some_and(|b| b.contains("Thanks, AWS!")))
+        {
+            break m.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the SQS target never got the message.received event"
+        );
+    };
+    let attribute = |name: &str| {
+        message
+            .message_attributes()
+            .and_then(|a| a.get(name))
+            .and_then(|v| v.string_value())
+            .unwrap_or("")
+            .to_owned()
+    };
+    let sqs_secret = WebhookSecret::parse(sqs_hook["secret"].as_str().unwrap()).unwrap();
+    let (id, ts, sig) = (
+        attribute("webhook-id"),
+        attribute("webhook-timestamp"),
+        attribute("webhook-signature"),
+    );
+    verify(
+        &sqs_secret,
+        SignedHeaders::from((id.as_str(), ts.as_str(), sig.as_str())),
+        message.body().unwrap().as_bytes(),
+        DEFAULT_TOLERANCE,
+    )
+    .expect("the SQS delivery verifies");
 
     // The state lives in DynamoDB: the session item is there.
     let item = ctx
