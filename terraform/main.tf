@@ -72,6 +72,9 @@ module "functions" {
   secret_arns   = module.secrets.arns
   max_receives  = var.max_receives
 
+  message_retention_days = var.message_retention_days
+  audit_retention_days   = var.audit_retention_days
+
   region     = local.region
   account_id = local.account_id
   partition  = local.partition
@@ -129,6 +132,9 @@ module "runners" {
   secret_prefix = var.name
   secret_arns   = module.secrets.arns
   max_receives  = var.max_receives
+
+  message_retention_days = var.message_retention_days
+  audit_retention_days   = var.audit_retention_days
 
   vpc_id           = var.vpc_id
   subnet_ids       = var.subnet_ids

@@ -201,3 +201,25 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "message_retention_days" {
+  description = "Days messages (and their idempotency keys) are kept, through DynamoDB TTL; 0 keeps them (OPENWA_MESSAGE_RETENTION_DAYS)."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.message_retention_days >= 0 && var.message_retention_days <= 36500
+    error_message = "message_retention_days must be 0-36500."
+  }
+}
+
+variable "audit_retention_days" {
+  description = "Days audit entries are kept, through DynamoDB TTL; 0 keeps them (OPENWA_AUDIT_RETENTION_DAYS)."
+  type        = number
+  default     = 400
+
+  validation {
+    condition     = var.audit_retention_days >= 0 && var.audit_retention_days <= 36500
+    error_message = "audit_retention_days must be 0-36500."
+  }
+}

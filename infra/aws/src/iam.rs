@@ -159,6 +159,8 @@ pub const SETTINGS_ENV: &[&str] = &[
     settings_env::QUEUE_PREFIX,
     settings_env::SECRET_PREFIX,
     settings_env::MAX_RECEIVES,
+    settings_env::MESSAGE_RETENTION_DAYS,
+    settings_env::AUDIT_RETENTION_DAYS,
 ];
 
 /// The api function's own variables (`functions/lambda/src/api.rs` `env`; this crate cannot
@@ -169,6 +171,8 @@ pub const API_ENV: &[&str] = &[
     settings_env::QUEUE_PREFIX,
     settings_env::SECRET_PREFIX,
     settings_env::MAX_RECEIVES,
+    settings_env::MESSAGE_RETENTION_DAYS,
+    settings_env::AUDIT_RETENTION_DAYS,
     "OPENWA_TRUST_GATEWAY_AUTHORIZER",
     "OPENWA_RATE_LIMIT_PER_MINUTE",
     "OPENWA_PUBLIC_BASE_URL",
@@ -182,6 +186,8 @@ pub const DELIVER_ENV: &[&str] = &[
     settings_env::QUEUE_PREFIX,
     settings_env::SECRET_PREFIX,
     settings_env::MAX_RECEIVES,
+    settings_env::MESSAGE_RETENTION_DAYS,
+    settings_env::AUDIT_RETENTION_DAYS,
     "OPENWA_WEBHOOK_TIMEOUT_MS",
 ];
 
@@ -359,6 +365,8 @@ pub const RUNNER_ENV: &[&str] = &[
     settings_env::QUEUE_PREFIX,
     settings_env::SECRET_PREFIX,
     settings_env::MAX_RECEIVES,
+    settings_env::MESSAGE_RETENTION_DAYS,
+    settings_env::AUDIT_RETENTION_DAYS,
     "OPENWA_BACKEND",
     "OPENWA_RUNNER_CAPACITY",
     "OPENWA_LEASE_SECS",

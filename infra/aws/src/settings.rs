@@ -13,6 +13,8 @@ pub mod env {
     pub const QUEUE_PREFIX: &str = "OPENWA_QUEUE_PREFIX";
     pub const SECRET_PREFIX: &str = "OPENWA_SECRET_PREFIX";
     pub const MAX_RECEIVES: &str = "OPENWA_MAX_RECEIVES";
+    pub const MESSAGE_RETENTION_DAYS: &str = "OPENWA_MESSAGE_RETENTION_DAYS";
+    pub const AUDIT_RETENTION_DAYS: &str = "OPENWA_AUDIT_RETENTION_DAYS";
 }
 
 /// Names of the resources one deployment uses.
@@ -28,6 +30,11 @@ pub struct AwsSettings {
     pub secret_prefix: String,
     /// Receives before SQS moves a job to the queue's dead-letter queue (redrive policy).
     pub max_receives: u32,
+    /// Days a message (and its idempotency key) is kept after creation, through DynamoDB's TTL;
+    /// 0 keeps messages for good (the default, like the embedded backend).
+    pub message_retention_days: u32,
+    /// Days an audit entry is kept; 0 keeps them for good. Default 400 (a year and a margin).
+    pub audit_retention_days: u32,
 }
 
 /// Longest queue prefix: per-session queue names must stay within SQS's 80 characters.
@@ -41,6 +48,8 @@ impl Default for AwsSettings {
             queue_prefix: "openwa".into(),
             secret_prefix: "openwa".into(),
             max_receives: 5,
+            message_retention_days: 0,
+            audit_retention_days: 400,
         }
     }
 }
@@ -70,6 +79,19 @@ impl AwsSettings {
             s.max_receives = v
                 .parse()
                 .map_err(|_| Error::invalid(env::MAX_RECEIVES, "must be a whole number"))?;
+        }
+        let days = |name: &str, value: String| {
+            value
+                .parse::<u32>()
+                .ok()
+                .filter(|d| *d <= 36_500)
+                .ok_or_else(|| Error::invalid(name, "must be a whole number of days (0-36500)"))
+        };
+        if let Some(v) = lookup(env::MESSAGE_RETENTION_DAYS) {
+            s.message_retention_days = days(env::MESSAGE_RETENTION_DAYS, v)?;
+        }
+        if let Some(v) = lookup(env::AUDIT_RETENTION_DAYS) {
+            s.audit_retention_days = days(env::AUDIT_RETENTION_DAYS, v)?;
         }
         s.validate()?;
         Ok(s)
@@ -133,6 +155,8 @@ mod tests {
             (env::SECRET_PREFIX, "a/b"),
             (env::MAX_RECEIVES, "0"),
             (env::MAX_RECEIVES, "five"),
+            (env::MESSAGE_RETENTION_DAYS, "-1"),
+            (env::AUDIT_RETENTION_DAYS, "forever"),
         ] {
             let r = AwsSettings::from_lookup(|n| (n == var).then(|| value.to_string()));
             assert!(

@@ -31,6 +31,7 @@ pub fn unique_settings(tag: &str) -> AwsSettings {
         queue_prefix: id.chars().take(crate::settings::MAX_QUEUE_PREFIX).collect(),
         secret_prefix: format!("s-{id}"),
         max_receives: 3,
+        ..AwsSettings::default()
     }
 }
 

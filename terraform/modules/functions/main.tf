@@ -10,6 +10,9 @@ locals {
     OPENWA_QUEUE_PREFIX  = var.queue_prefix
     OPENWA_SECRET_PREFIX = var.secret_prefix
     OPENWA_MAX_RECEIVES  = tostring(var.max_receives)
+
+    OPENWA_MESSAGE_RETENTION_DAYS = tostring(var.message_retention_days)
+    OPENWA_AUDIT_RETENTION_DAYS   = tostring(var.audit_retention_days)
   }
 
   # Every function's environment (tests/terraform.rs checks it covers iam.rs `env`).

@@ -11,19 +11,22 @@ locals {
 
   # Mirrors infra/aws/src/iam.rs RUNNER_ENV (tests/terraform.rs checks it).
   runner_env = {
-    OPENWA_TABLE            = var.table_name
-    OPENWA_BUCKET           = var.bucket_name
-    OPENWA_QUEUE_PREFIX     = var.queue_prefix
-    OPENWA_SECRET_PREFIX    = var.secret_prefix
-    OPENWA_MAX_RECEIVES     = tostring(var.max_receives)
-    OPENWA_BACKEND          = "aws"
-    OPENWA_RUNNER_CAPACITY  = tostring(var.capacity)
-    OPENWA_LEASE_SECS       = tostring(var.lease_secs)
-    OPENWA_DRAIN_GRACE_SECS = tostring(var.drain_grace_secs)
-    OPENWA_RUNNER_LISTEN    = "0.0.0.0:${local.port}"
-    OPENWA_PROFILES_DIR     = "${local.data_dir}/profiles"
-    OPENWA_DATA_DIR         = local.data_dir
-    OPENWA_WA_URL           = var.wa_url
+    OPENWA_TABLE         = var.table_name
+    OPENWA_BUCKET        = var.bucket_name
+    OPENWA_QUEUE_PREFIX  = var.queue_prefix
+    OPENWA_SECRET_PREFIX = var.secret_prefix
+    OPENWA_MAX_RECEIVES  = tostring(var.max_receives)
+
+    OPENWA_MESSAGE_RETENTION_DAYS = tostring(var.message_retention_days)
+    OPENWA_AUDIT_RETENTION_DAYS   = tostring(var.audit_retention_days)
+    OPENWA_BACKEND                = "aws"
+    OPENWA_RUNNER_CAPACITY        = tostring(var.capacity)
+    OPENWA_LEASE_SECS             = tostring(var.lease_secs)
+    OPENWA_DRAIN_GRACE_SECS       = tostring(var.drain_grace_secs)
+    OPENWA_RUNNER_LISTEN          = "0.0.0.0:${local.port}"
+    OPENWA_PROFILES_DIR           = "${local.data_dir}/profiles"
+    OPENWA_DATA_DIR               = local.data_dir
+    OPENWA_WA_URL                 = var.wa_url
     # runner/src/cloud.rs: sessions held as EMF metric lines (namespace openwa, dimension
     # Service), which the target tracking below averages.
     OPENWA_EMF_METRICS     = "1"

@@ -191,3 +191,15 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "message_retention_days" {
+  description = "OPENWA_MESSAGE_RETENTION_DAYS: days messages are kept (0 = for good)."
+  type        = number
+  default     = 0
+}
+
+variable "audit_retention_days" {
+  description = "OPENWA_AUDIT_RETENTION_DAYS: days audit entries are kept (0 = for good)."
+  type        = number
+  default     = 400
+}

@@ -23,12 +23,12 @@ use openwa_core::page::{Page, PageRequest};
 use openwa_core::ports::{ApiKeyStore, AuditStore};
 
 use super::codec::{
-    Expr, Item, Listing, get_json, get_s, json, key, opt_time, s, sort_key, time, time_key,
+    Expr, Item, Listing, get_json, get_s, json, key, opt_time, s, sort_key, time, time_key, ttl_at,
 };
 use super::{Table, Written};
 use crate::context::AwsContext;
 use crate::error::sdk_error;
-use crate::resources::table::{GSI1, GSI2, PK, SK};
+use crate::resources::table::{GSI1, GSI2, PK, SK, TTL};
 
 // Attribute names.
 const BODY: &str = "body";
@@ -228,10 +228,16 @@ fn encode_entry(entry: &AuditEntry) -> Result<Item> {
 impl AuditStore for DynamoAuditStore {
     #[tracing::instrument(skip_all, fields(action = %entry.action))]
     async fn append(&self, entry: &AuditEntry) -> Result<()> {
+        let mut item = encode_entry(entry)?;
+        let retention = self.table.settings().audit_retention_days;
+        if retention > 0 {
+            let expires = entry.at + chrono::Duration::days(i64::from(retention));
+            item.insert(TTL.to_owned(), ttl_at(expires));
+        }
         let put = self
             .table
             .put_item()
-            .set_item(Some(encode_entry(entry)?))
+            .set_item(Some(item))
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", PK);
         match self.table.put(put).await? {
@@ -303,10 +309,18 @@ impl AuditStore for DynamoAuditStore {
                 .set_expression_attribute_values(e.values()),
             key_attrs,
             partition: (index.pk, partition),
-            filtered: !conditions.is_empty(),
+            // Expired entries are dropped below, before DynamoDB's lazy TTL deletes them.
+            filtered: !conditions.is_empty() || self.table.settings().audit_retention_days > 0,
         };
+        let table = &self.table;
         listing
-            .fetch(page, |item| get_json(item, BODY).map(Some))
+            .fetch(page, |item| {
+                if table.expired(item) {
+                    Ok(None)
+                } else {
+                    get_json(item, BODY).map(Some)
+                }
+            })
             .await
     }
 }

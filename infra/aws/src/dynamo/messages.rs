@@ -24,11 +24,11 @@ use openwa_core::ports::{Inserted, MessageFilter, MessageStore};
 
 use super::codec::{
     Expr, Item, Listing, get_json, get_s, get_time, json, key, opt_json, opt_s, query_all, s,
-    sort_key, time,
+    sort_key, time, ttl_at,
 };
 use super::{Table, Written};
 use crate::context::AwsContext;
-use crate::resources::table::{GSI1, GSI2, PK, SK};
+use crate::resources::table::{GSI1, GSI2, PK, SK, TTL};
 
 // Attribute names.
 const BODY: &str = "body";
@@ -158,7 +158,14 @@ fn key_of_guard(session: &SessionId, idempotency_key: &str) -> Item {
 impl MessageStore for DynamoMessageStore {
     #[tracing::instrument(skip_all, fields(session_id = %message.session_id, message_id = %message.id))]
     async fn insert(&self, message: &Message) -> Result<Inserted> {
-        let item = encode(message)?;
+        let mut item = encode(message)?;
+        // Retention: the message and its idempotency key expire together.
+        let retention = self.table.settings().message_retention_days;
+        let ttl = (retention > 0)
+            .then(|| ttl_at(message.created_at + chrono::Duration::days(i64::from(retention))));
+        if let Some(ttl) = &ttl {
+            item.insert(TTL.to_owned(), ttl.clone());
+        }
         let exists = || Error::conflict(format!("message {} exists", message.id));
         let Some(idempotency_key) = &message.idempotency_key else {
             let put = self
@@ -175,7 +182,14 @@ impl MessageStore for DynamoMessageStore {
         // The message and its guard, in one transaction: one call in the common case.
         let mut guard = key_of_guard(&message.session_id, idempotency_key);
         guard.insert(MESSAGE_ID.to_owned(), s(message.id.as_str()));
-        let actions = vec![self.table.put_new(item)?, self.table.put_new(guard)?];
+        if let Some(ttl) = ttl {
+            guard.insert(TTL.to_owned(), ttl);
+        }
+        // An expired guard no longer holds its key: the key is free again.
+        let actions = vec![
+            self.table.put_new(item)?,
+            self.table.put_new_or_expired(guard)?,
+        ];
         let Some(reasons) = self.table.transact(actions).await? else {
             return Ok(Inserted::Created);
         };
@@ -189,8 +203,8 @@ impl MessageStore for DynamoMessageStore {
 
     async fn get(&self, session: &SessionId, id: &MessageId) -> Result<Message> {
         match self.table.get(message_key(session, id.as_str())).await? {
-            Some(item) => decode(&item),
-            None => Err(NOT_FOUND),
+            Some(item) if !self.table.expired(&item) => decode(&item),
+            _ => Err(NOT_FOUND),
         }
     }
 
@@ -214,8 +228,8 @@ impl MessageStore for DynamoMessageStore {
             .await
             .map_err(|e| crate::error::sdk_error("Query", e))?;
         match out.items().first() {
-            Some(item) => decode(item),
-            None => Err(NOT_FOUND),
+            Some(item) if !self.table.expired(item) => decode(item),
+            _ => Err(NOT_FOUND),
         }
     }
 
@@ -254,9 +268,18 @@ impl MessageStore for DynamoMessageStore {
                 .set_expression_attribute_values(e.values()),
             key_attrs: &[PK, SK, GSI1.pk, GSI1.sk],
             partition: (GSI1.pk, partition(session)),
-            filtered: !conditions.is_empty(),
+            filtered: !conditions.is_empty() || self.table.settings().message_retention_days > 0,
         };
-        listing.fetch(page, |item| decode(item).map(Some)).await
+        let table = &self.table;
+        listing
+            .fetch(page, |item| {
+                if table.expired(item) {
+                    Ok(None)
+                } else {
+                    decode(item).map(Some)
+                }
+            })
+            .await
     }
 
     #[tracing::instrument(skip_all, fields(session_id = %session, message_id = %id, status = update.status.as_str()))]

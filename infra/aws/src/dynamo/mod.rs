@@ -100,6 +100,34 @@ impl Table {
         self.ctx.clock.now()
     }
 
+    pub(crate) fn settings(&self) -> &crate::settings::AwsSettings {
+        &self.ctx.settings
+    }
+
+    /// Whether `item` carries a TTL that has passed: DynamoDB deletes such items lazily (moto
+    /// never), so reads treat them as absent themselves.
+    pub(crate) fn expired(&self, item: &Item) -> bool {
+        codec::opt_n::<i64>(item, crate::resources::table::TTL)
+            .ok()
+            .flatten()
+            .is_some_and(|t| t <= self.now().timestamp())
+    }
+
+    /// A transactional put of a new item, or over an expired one (its TTL has passed).
+    pub(crate) fn put_new_or_expired(&self, item: Item) -> Result<TransactWriteItem> {
+        let put = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(self.name())
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#pk) OR #ttl <= :now")
+            .expression_attribute_names("#pk", crate::resources::table::PK)
+            .expression_attribute_names("#ttl", crate::resources::table::TTL)
+            .expression_attribute_values(":now", codec::n(self.now().timestamp()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(|e| Error::unexpected(format!("TransactWriteItems: {e}")))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
     /// A strongly consistent read of one item.
     pub(crate) async fn get(&self, key: Item) -> Result<Option<Item>> {
         let out = self

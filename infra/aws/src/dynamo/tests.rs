@@ -209,3 +209,50 @@ async fn audit_entries_of_one_key_page_through_its_index() {
         Err(Error::Invalid { .. })
     ));
 }
+
+#[tokio::test]
+async fn expired_messages_and_audit_entries_are_gone_and_their_keys_free_again() {
+    let clock = Arc::new(ManualClock::new(base_time()));
+    let mut settings = testing::unique_settings("r");
+    settings.message_retention_days = 1;
+    settings.audit_retention_days = 2;
+    let ctx = Arc::new(testing::context(settings, clock.clone()).await);
+    crate::bootstrap(&ctx).await.unwrap();
+    let messages = DynamoMessageStore::new(ctx.clone());
+    let audit_store = DynamoAuditStore::new(ctx.clone());
+    let sid = session_id("r");
+    let first = message(&sid, &chat(1), Some("k1"), clock.now());
+    assert_eq!(messages.insert(&first).await.unwrap(), Inserted::Created);
+    let entry = audit("message.send", None, Some(&sid), clock.now());
+    audit_store.append(&entry).await.unwrap();
+
+    clock.advance(chrono::Duration::days(1) + chrono::Duration::seconds(1));
+    assert!(matches!(
+        messages.get(&sid, &first.id).await,
+        Err(Error::NotFound { .. })
+    ));
+    let listed = messages
+        .list(&sid, &MessageFilter::default(), &PageRequest::default())
+        .await
+        .unwrap();
+    assert!(listed.items.is_empty(), "{:?}", listed.items);
+    // The idempotency key expired with its message: a new send with it is a new message.
+    let second = message(&sid, &chat(1), Some("k1"), clock.now());
+    assert_eq!(messages.insert(&second).await.unwrap(), Inserted::Created);
+    let audit_page = audit_store
+        .list(&AuditFilter::default(), &PageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        audit_page.items.len(),
+        1,
+        "the audit entry outlives the message"
+    );
+
+    clock.advance(chrono::Duration::days(1));
+    let audit_page = audit_store
+        .list(&AuditFilter::default(), &PageRequest::default())
+        .await
+        .unwrap();
+    assert!(audit_page.items.is_empty());
+}
