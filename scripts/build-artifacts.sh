@@ -9,7 +9,7 @@
 # The equivalent by hand:
 #   python3 -m venv ~/.cache/openwa/cargo-lambda
 #   ~/.cache/openwa/cargo-lambda/bin/pip install cargo-lambda ziglang
-#   PATH=~/.cache/openwa/cargo-lambda/bin:$PATH cargo lambda build --release --arm64 \
+#   PATH=~/.cache/openwa/cargo-lambda/bin:$PATH cargo lambda build --profile lambda --arm64 \
 #     --output-format zip -p openwa-lambda
 #   docker build -f runner/Dockerfile -t openwa-runner .
 #
@@ -36,7 +36,7 @@ build_functions() {
   local bins=()
   for f in "${FUNCTIONS[@]}"; do bins+=(--bin "$f"); done
   # cargo-lambda finds zig as `python -m ziglang` from the venv's python.
-  PATH="$VENV/bin:$PATH" cargo lambda build --release --arm64 --output-format zip \
+  PATH="$VENV/bin:$PATH" cargo lambda build --profile lambda --arm64 --output-format zip \
     -p openwa-lambda "${bins[@]}"
   for f in "${FUNCTIONS[@]}"; do
     local zip="target/lambda/$f/bootstrap.zip"

@@ -14,6 +14,11 @@
 //!
 //! Requests, responses and errors are otherwise exactly the router's: the same envelope, the
 //! same `x-request-id`, the same rate limits.
+//!
+//! The request context is written by API Gateway, never by the client, so trusting it is sound
+//! as long as API Gateway is the only way in: no function URL, and invoke permission for the
+//! API and whoever deploys. A request that reaches a trusting function without the
+//! authorizer's context (a route without the authorizer, a direct invoke) is a 401.
 
 use std::net::{IpAddr, SocketAddr};
 

@@ -3,7 +3,6 @@
 
 use openwa_aws::testing::fresh_stack;
 use openwa_core::clock::{Clock, SystemClock};
-use openwa_core::ports::RateLimiter;
 
 fn update_items(ctx: &openwa_aws::AwsContext) -> u64 {
     ctx.calls
