@@ -15,6 +15,11 @@
 //! - The AWS SDK's own (`AWS_REGION`, credentials, `AWS_ENDPOINT_URL` for LocalStack/moto) and
 //!   the Lambda runtime's (`AWS_LAMBDA_RUNTIME_API`, `AWS_LAMBDA_FUNCTION_NAME`, …), which
 //!   Lambda sets.
+//!
+//! On a cold start it also makes sure the deployment's admin key exists (generated into the
+//! `<secret prefix>/admin-key` secret the first time, `openwa_aws::admin_key`), in the
+//! background so the first request is not held up: the secret appears within the first
+//! request or two after `terraform apply`.
 
 use anyhow::Context;
 
@@ -26,6 +31,15 @@ async fn main() -> Result<(), lambda_http::Error> {
     let (backend, _aws) = openwa_aws::open_from_env()
         .await
         .context("configuring the AWS backend")?;
+    tokio::spawn({
+        let backend = backend.clone();
+        async move {
+            match openwa_aws::admin_key::ensure_admin_key(&backend).await {
+                Ok(state) => tracing::info!(?state, "admin key ensured"),
+                Err(error) => tracing::error!(%error, "could not ensure the admin key"),
+            }
+        }
+    });
     lambda_http::run(openwa_lambda::api::service(backend, config)).await
 }
 
