@@ -1,9 +1,11 @@
 //! What a runner tells its container platform, for autoscaling on ECS/Fargate:
 //!
 //! - **Sessions per runner**, every minute, as a CloudWatch Embedded Metric Format line on
-//!   stdout (namespace `openwa`, metric `SessionsHeld` and `SessionCapacity`, dimension
-//!   `Service`): the awslogs driver turns it into a metric with no SDK call and no extra IAM.
-//!   The Terraform target-tracking policy scales on its `Average` across tasks.
+//!   stdout (namespace `openwa`, metrics `SessionsHeld`, `SessionCapacity` and
+//!   `SessionFailures` — sessions held in status `failed` — dimension `Service`): the awslogs
+//!   driver turns it into metrics with no SDK call and no extra IAM. The Terraform
+//!   target-tracking policy scales on the `Average` of `SessionsHeld` across tasks; an alarm
+//!   watches `SessionFailures`.
 //! - **Scale-in protection** while the runner holds sessions, through the ECS agent's task
 //!   protection endpoint (`$ECS_AGENT_URI/task-protection/v1/state`), so a scale-in never kills
 //!   a runner with live WhatsApp sessions; released when it holds none.
@@ -56,8 +58,14 @@ impl CloudReporting {
     }
 }
 
-/// One EMF line for `held` sessions at `timestamp_ms`.
-pub fn emf_line(service: &str, held: usize, capacity: usize, timestamp_ms: i64) -> String {
+/// One EMF line for `held` sessions (`failed` of them in status `failed`) at `timestamp_ms`.
+pub fn emf_line(
+    service: &str,
+    held: usize,
+    failed: usize,
+    capacity: usize,
+    timestamp_ms: i64,
+) -> String {
     json!({
         "_aws": {
             "Timestamp": timestamp_ms,
@@ -67,12 +75,14 @@ pub fn emf_line(service: &str, held: usize, capacity: usize, timestamp_ms: i64) 
                 "Metrics": [
                     {"Name": "SessionsHeld", "Unit": "Count"},
                     {"Name": "SessionCapacity", "Unit": "Count"},
+                    {"Name": "SessionFailures", "Unit": "Count"},
                 ],
             }],
         },
         "Service": service,
         "SessionsHeld": held,
         "SessionCapacity": capacity,
+        "SessionFailures": failed,
     })
     .to_string()
 }
@@ -105,16 +115,17 @@ pub async fn report(
             () = &mut stop => break,
             _ = tick.tick() => {}
         }
-        let held: usize = metrics.sessions_by_status().values().sum();
+        let by_status = metrics.sessions_by_status();
+        let held: usize = by_status.values().sum();
+        let failed = by_status
+            .get(&openwa_core::session::SessionStatus::Failed)
+            .copied()
+            .unwrap_or(0);
         if config.emf {
+            let now = chrono::Utc::now().timestamp_millis();
             println!(
                 "{}",
-                emf_line(
-                    &config.service,
-                    held,
-                    config.capacity,
-                    chrono::Utc::now().timestamp_millis()
-                )
+                emf_line(&config.service, held, failed, config.capacity, now)
             );
         }
         if let (Some(uri), Some(http)) = (&config.ecs_agent_uri, &http) {
@@ -140,7 +151,7 @@ mod tests {
 
     #[test]
     fn the_emf_line_declares_the_metrics_it_carries() {
-        let line = emf_line("svc", 3, 20, 1_700_000_000_000);
+        let line = emf_line("svc", 3, 1, 20, 1_700_000_000_000);
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         let declared = &v["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(declared["Namespace"], "openwa");
@@ -149,6 +160,7 @@ mod tests {
             assert!(v[name].is_number(), "{name} has a value");
         }
         assert_eq!(v["SessionsHeld"], 3);
+        assert_eq!(v["SessionFailures"], 1);
         assert_eq!(v["Service"], "svc");
         assert!(!line.contains('\n'), "one log event per line");
     }
