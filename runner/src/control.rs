@@ -35,7 +35,8 @@ pub(crate) async fn control_loop(
         }
         let received = tokio::select! {
             r = stop.changed() => if r.is_err() { break } else { continue },
-            r = queue.receive(&queue_name, 1, Duration::from_secs(60), Duration::from_secs(5)) => r,
+            // SQS's longest long poll: commands are rare, and each receive is billed.
+            r = queue.receive(&queue_name, 1, Duration::from_secs(60), Duration::from_secs(20)) => r,
         };
         let jobs = match received {
             Ok(jobs) => jobs,

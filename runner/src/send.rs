@@ -24,6 +24,10 @@ use crate::engine::{EngineError, EngineSession, MediaPayload, OutgoingMessage, w
 use crate::pacing::Reservation;
 use crate::session::SessionCtx;
 
+/// Longest wait of one receive on the send queue (SQS allows 20 s). The loop also wakes for a
+/// stop or a status change, and re-checks the lease after each wait.
+const SEND_POLL_WAIT: Duration = Duration::from_secs(10);
+
 /// What to do with a job after [`handle_send`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Disposition {
@@ -84,9 +88,12 @@ pub(crate) async fn send_loop(
             }
             continue;
         }
+        // A long poll: it returns as soon as a job arrives, so waiting longer costs no latency
+        // and saves receive calls (SQS bills each). A stop or a status change cancels it.
         let received = tokio::select! {
             r = stop.changed() => { if r.is_err() { break } continue }
-            r = queue.receive(&queue_name, room as u32, config.job_visibility, Duration::from_secs(1)) => r,
+            _ = status.changed() => continue,
+            r = queue.receive(&queue_name, room as u32, config.job_visibility, SEND_POLL_WAIT) => r,
         };
         match received {
             Ok(jobs) => {
