@@ -8,6 +8,7 @@
 //!   creation, and the injectable [`Resolver`], both from `openwa-ssrf`) and the HTTP client's
 //!   filtering resolver
 //! - [`sender`]: signed headers, the guarded HTTP client, what a response means
+//! - [`metrics`]: the `DeliveryFailures` CloudWatch metric (EMF lines)
 //! - [`limits`]: per-host slots and the pacing of a saturated host's backlog
 //! - [`sqs`]: the SQS-target message (event JSON + signature attributes); the port is in core
 //! - [`worker`]: the per-delivery step and the polling worker with per-host isolation
@@ -15,6 +16,7 @@
 
 pub mod guard;
 pub mod limits;
+pub mod metrics;
 pub mod sender;
 pub mod sqs;
 pub mod worker;

@@ -132,6 +132,9 @@ impl Deliverer {
             error = result.error.as_deref().unwrap_or(""),
             "delivery attempt"
         );
+        if !matches!(result.verdict, Verdict::Success) {
+            crate::metrics::delivery_failed();
+        }
         let latency_ms = u64::try_from(result.latency.as_millis()).unwrap_or(u64::MAX);
         self.deliveries
             .record_attempt(&DeliveryAttempt {

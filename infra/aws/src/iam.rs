@@ -189,6 +189,7 @@ pub const DELIVER_ENV: &[&str] = &[
     settings_env::MESSAGE_RETENTION_DAYS,
     settings_env::AUDIT_RETENTION_DAYS,
     "OPENWA_WEBHOOK_TIMEOUT_MS",
+    "OPENWA_EMF_METRICS",
 ];
 
 pub const API: Component = Component {

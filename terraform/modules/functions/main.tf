@@ -30,6 +30,7 @@ locals {
     deliver = merge(local.settings_env, {
       RUST_LOG                  = var.log_level
       OPENWA_WEBHOOK_TIMEOUT_MS = tostring(var.webhook_timeout_ms)
+      OPENWA_EMF_METRICS        = "1"
     })
     ingress = merge(local.settings_env, { RUST_LOG = var.log_level })
   }
