@@ -19,8 +19,8 @@ pub enum AdminKey {
     FromEnvironment,
     /// Made on an earlier start.
     Existing,
-    /// AWS backend: the key lives in the Secrets Manager admin-key secret.
-    InSecretsManager,
+    /// AWS backend: the key lives in this Secrets Manager secret.
+    InSecretsManager { secret: String },
 }
 
 pub const ADMIN_KEY_FILE: &str = "admin.key";

@@ -40,10 +40,14 @@ pub async fn run(
         trust_gateway_authorizer: false,
     };
     let state = AppState::new(backend.clone(), api_config);
-    let admin = match config.backend {
-        BackendKind::Aws if config.admin_key.is_none() => {
+    let admin = match &aws {
+        Some(ctx) if config.admin_key.is_none() => {
             openwa_aws::admin_key::ensure_admin_key(&backend).await?;
-            AdminKey::InSecretsManager
+            let secret = openwa_aws::resources::secret_name(
+                &ctx.settings,
+                openwa_aws::resources::secrets::ADMIN_KEY,
+            );
+            AdminKey::InSecretsManager { secret }
         }
         _ => {
             ensure_admin_key(
@@ -246,11 +250,8 @@ fn print_banner(addr: SocketAddr, admin: &AdminKey, runner: &str, simulator: Opt
         AdminKey::Existing => {
             println!("Admin API key: created on first start (see admin.key in the data dir).")
         }
-        AdminKey::InSecretsManager => println!(
-            "Admin API key: in Secrets Manager, secret {}/{} (`aws secretsmanager get-secret-value`).",
-            openwa_aws::AwsSettings::from_env()
-                .map_or_else(|_| "openwa".into(), |s| s.secret_prefix),
-            openwa_aws::resources::secrets::ADMIN_KEY
+        AdminKey::InSecretsManager { secret } => println!(
+            "Admin API key: in Secrets Manager, secret {secret} (`aws secretsmanager get-secret-value`)."
         ),
     }
     println!("  {runner}");
