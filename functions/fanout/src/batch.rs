@@ -216,12 +216,43 @@ pub async fn requeue(
     job: &ReceivedJob,
     delay: Duration,
 ) -> Result<()> {
-    let fresh = NewJob {
+    queue.send(name, requeued(job, delay)).await?;
+    queue.ack(name, &job.receipt).await
+}
+
+/// A fresh copy of `job` to handle again after `delay`, capped at what a queue accepts
+/// ([`MAX_SEND_DELAY`]): a longer wait is chained, the handler finding the job early and
+/// asking for the rest.
+pub fn requeued(job: &ReceivedJob, delay: Duration) -> NewJob {
+    NewJob {
         body: job.body.clone(),
         group: job.group.clone(),
         dedup_id: None,
         delay: delay.min(MAX_SEND_DELAY),
-    };
-    queue.send(name, fresh).await?;
-    queue.ack(name, &job.receipt).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_requeued_copy_never_asks_for_more_delay_than_a_queue_accepts() {
+        let job = ReceivedJob {
+            id: "m-1".into(),
+            receipt: "r".into(),
+            body: b"{}".to_vec(),
+            group: Some("g".into()),
+            receive_count: 1,
+            enqueued_at: chrono::Utc::now(),
+        };
+        let later = requeued(&job, Duration::from_secs(2 * 3600));
+        assert_eq!(later.delay, MAX_SEND_DELAY);
+        assert_eq!(later.body, job.body);
+        assert_eq!(later.group, job.group);
+        assert_eq!(
+            requeued(&job, Duration::from_secs(5)).delay,
+            Duration::from_secs(5)
+        );
+    }
 }

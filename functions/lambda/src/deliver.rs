@@ -8,8 +8,8 @@
 //! - `Done` (including a failed attempt: the step has already recorded it and sent the job of
 //!   the next attempt with the schedule's delay): the record succeeded, Lambda deletes it.
 //! - `Later(delay)` (not due yet, or its host is at its concurrency limit): a copy of the record
-//!   is sent to the deliveries queue with that delay and the record succeeded. The AWS queue
-//!   adapter turns delays beyond SQS's 15 minutes into chained sends. If that send fails the
+//!   is sent to the deliveries queue with that delay, capped at SQS's 15 minutes (a longer wait
+//!   is chained: the worker finds the job early and asks for the rest). If that send fails the
 //!   record is reported as failed, so it comes back instead of being lost.
 //! - an error (a store or queue unavailable), a panic, or a malformed body: reported as failed.
 //!   Lambda redelivers it after the visibility timeout; after `maxReceiveCount` receives SQS's
@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use openwa_core::error::Result;
-use openwa_core::ports::{BlobStore, NewJob, QueueName, ReceivedJob};
+use openwa_core::ports::{BlobStore, QueueName, ReceivedJob};
 use openwa_core::webhook::DeliveryJob;
 use openwa_deliver::Deliverer;
 use openwa_fanout::{Handled, handle_batch};
@@ -55,13 +55,9 @@ pub async fn handle(
     sqs_event::response(failed)
 }
 
-/// Sends a copy of `job` to be handled again after `delay`, as a fresh message.
+/// Sends a copy of `job` to be handled again after `delay`, as a fresh message (SQS caps a
+/// delay at 15 minutes: longer waits are chained, see `openwa_fanout::batch::requeued`).
 async fn send_later(deliverer: &Deliverer, job: &ReceivedJob, delay: Duration) -> Result<()> {
-    let copy = NewJob {
-        body: job.body.clone(),
-        group: job.group.clone(),
-        dedup_id: None,
-        delay,
-    };
+    let copy = openwa_fanout::batch::requeued(job, delay);
     deliverer.queue().send(&QueueName::Deliveries, copy).await
 }
