@@ -47,7 +47,7 @@ use sha2::{Digest, Sha256};
 use crate::sqs_event;
 
 /// The fixed key id commands from the ingress queue act (and are audited) as.
-pub const INGRESS_KEY_ID: &str = "key_00000000000000000000000000";
+pub const INGRESS_KEY_ID: &str = "key_00000000000000000000000001";
 /// The name audit entries show for them.
 pub const INGRESS_KEY_NAME: &str = "sqs-ingress";
 /// Echoed strings are cut to this many characters in rejection events.
