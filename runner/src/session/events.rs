@@ -221,11 +221,7 @@ async fn on_ack(
     };
     let messages = &ctx.host.backend.messages;
     // A recent send of this run is matched by its key: its `sent` write may not be visible yet.
-    let recent = wa_id
-        .as_str()
-        .rsplit('_')
-        .next()
-        .and_then(|key| ctx.recent_send(key));
+    let recent = ctx.recent_send(wa_id.inner());
     let lookup = match &recent {
         Some(id) => messages.get(&ctx.id, id).await,
         None => messages.get_by_wa_id(&ctx.id, wa_id).await,
