@@ -94,8 +94,16 @@ async fn register_existing(backend: &Backend, value: &SecretString) -> Result<Ad
             "the secret {ADMIN_KEY} does not hold an openwa key (make one with `openwa keys generate`)"
         ))
     })?;
-    if backend.keys.find_by_hash(&secret.hash()).await?.is_some() {
-        return Ok(AdminKeyState::Existing);
+    match backend.keys.find_by_hash(&secret.hash()).await? {
+        Some(key) if key.revoked_at.is_some() => {
+            return Err(Error::unexpected(format!(
+                "the key in the secret {ADMIN_KEY} ({}) has been revoked: put a fresh \
+                 `openwa keys generate` value into the secret",
+                key.id
+            )));
+        }
+        Some(_) => return Ok(AdminKeyState::Existing),
+        None => {}
     }
     let key = ApiKey {
         id: ApiKeyId::generate(),

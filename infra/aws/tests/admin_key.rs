@@ -97,3 +97,18 @@ async fn a_hand_written_secret_is_registered_once_and_garbage_is_refused() {
         "the error must not echo the secret: {err}"
     );
 }
+
+#[tokio::test]
+async fn a_revoked_key_in_the_secret_is_an_error_not_an_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = backend(&dir);
+    assert_eq!(
+        ensure_admin_key(&backend).await.unwrap(),
+        AdminKeyState::Created
+    );
+    let id =
+        openwa_core::id::ApiKeyId::parse(openwa_aws::admin_key::BOOTSTRAP_ADMIN_KEY_ID).unwrap();
+    backend.keys.revoke(&id, backend.clock.now()).await.unwrap();
+    let err = ensure_admin_key(&backend).await.unwrap_err().to_string();
+    assert!(err.contains("revoked"), "{err}");
+}
