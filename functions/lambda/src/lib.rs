@@ -8,3 +8,15 @@ pub mod deliver;
 pub mod fanout;
 pub mod ingress;
 pub mod sqs_event;
+
+/// JSON lines to stdout (CloudWatch stamps the time), filtered by `RUST_LOG`.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .without_time()
+        .with_target(false)
+        .init();
+}

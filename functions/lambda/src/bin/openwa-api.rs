@@ -25,7 +25,7 @@ use anyhow::Context;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    init_tracing();
+    openwa_lambda::init_tracing();
     let config = openwa_lambda::api::config_from_lookup(|name| std::env::var(name).ok())
         .context("reading the API configuration")?;
     let (backend, _aws) = openwa_aws::open_from_env()
@@ -41,16 +41,4 @@ async fn main() -> Result<(), lambda_http::Error> {
         }
     });
     lambda_http::run(openwa_lambda::api::service(backend, config)).await
-}
-
-/// JSON lines to stdout (CloudWatch stamps the time), filtered by `RUST_LOG`.
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .without_time()
-        .with_target(false)
-        .init();
 }

@@ -15,7 +15,7 @@ use openwa_lambda::ingress::Ingress;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    init_tracing();
+    openwa_lambda::init_tracing();
     let (backend, _aws) = openwa_aws::open_from_env()
         .await
         .context("configuring the AWS backend")?;
@@ -26,16 +26,4 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         )
     }))
     .await
-}
-
-/// JSON lines to stdout (CloudWatch stamps the time), filtered by `RUST_LOG`.
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .without_time()
-        .with_target(false)
-        .init();
 }
