@@ -270,3 +270,56 @@ async fn secrets_are_served_from_the_cache_until_it_expires() {
         "v2"
     );
 }
+
+#[tokio::test]
+async fn an_undecodable_message_is_dead_lettered_alone_and_the_others_are_received() {
+    use openwa_aws::sqs::wire::{attr, string_attr};
+    let ctx = stack().await;
+    let queue = SqsJobQueue::new(ctx.clone());
+    queue.ensure(&QueueName::Events).await.unwrap();
+    let url =
+        openwa_aws::bootstrap::queue_url(&ctx, &format!("{}-events", ctx.settings.queue_prefix))
+            .await
+            .unwrap()
+            .unwrap();
+    // Claims base64, is not: written past the adapter, as a foreign producer might.
+    ctx.sqs
+        .send_message()
+        .queue_url(&url)
+        .message_body("not base64!")
+        .message_attributes(attr::ENCODING, string_attr("base64"))
+        .message_attributes(attr::QUEUE, string_attr(QueueName::Events.key()))
+        .send()
+        .await
+        .unwrap();
+    queue
+        .send(
+            &QueueName::Events,
+            NewJob {
+                body: b"good".to_vec(),
+                ..NewJob::default()
+            },
+        )
+        .await
+        .unwrap();
+
+    let mut bodies = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while bodies.is_empty() && std::time::Instant::now() < deadline {
+        for job in queue
+            .receive(&QueueName::Events, 10, LONG, PATIENCE)
+            .await
+            .unwrap()
+        {
+            bodies.push(job.body);
+        }
+    }
+    assert_eq!(bodies, vec![b"good".to_vec()]);
+    let dead = queue.dead_letters(&QueueName::Events, 10).await.unwrap();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert!(
+        dead[0].reason.contains("does not decode"),
+        "{}",
+        dead[0].reason
+    );
+}

@@ -234,7 +234,9 @@ impl SqsJobQueue {
                 }
                 other => other?,
             },
-            None => wire::decode_body(m.body().unwrap_or_default(), attrs)?,
+            // A body that never decoded (why it was buried) is listed as it travelled.
+            None => wire::decode_body(m.body().unwrap_or_default(), attrs)
+                .unwrap_or_else(|_| m.body().unwrap_or_default().as_bytes().to_vec()),
         };
         let explicit = wire::get(attrs, attr::REASON);
         Ok(DeadJob {

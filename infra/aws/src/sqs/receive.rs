@@ -153,7 +153,17 @@ impl SqsJobQueue {
                 }
                 Err(e) => return Err(e),
             },
-            None => wire::decode_body(&job.wire_body, &job.attributes)?,
+            None => match wire::decode_body(&job.wire_body, &job.attributes) {
+                Ok(bytes) => bytes,
+                // One unreadable message must not fail the whole receive: bury it alone.
+                Err(error) => {
+                    tracing::warn!(%error, "a job's body does not decode; dead-lettering it");
+                    self.bury(queue, &receipt, &job, "the job's body does not decode")
+                        .await?;
+                    self.leases.settle(&receipt);
+                    return Ok(None);
+                }
+            },
         };
         Ok(Some(ReceivedJob {
             id: job.id,
