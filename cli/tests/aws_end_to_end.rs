@@ -22,7 +22,10 @@ use openwa_core::webhook::signature::{DEFAULT_TOLERANCE, SignedHeaders, verify};
 use reqwest::StatusCode;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
-use support::Gateway;
+use support::{Api, Gateway};
+
+/// How long each step of the flow may take.
+const PATIENCE: Duration = Duration::from_secs(90);
 
 const LINKED: &str = "15550100011";
 const CUSTOMER: &str = "15550100012";
@@ -49,56 +52,6 @@ async fn receiver() -> (String, Received) {
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (url, received)
-}
-
-struct Api {
-    http: reqwest::Client,
-    base: String,
-    key: String,
-}
-
-impl Api {
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.key);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let res = req.send().await.expect("request");
-        let status = res.status();
-        (status, res.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.call(reqwest::Method::POST, path, Some(body)).await
-    }
-
-    async fn wait_for(
-        &self,
-        what: &str,
-        path: &str,
-        check: impl Fn(StatusCode, &Value) -> bool,
-    ) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(90);
-        loop {
-            let (status, json) = self.call(reqwest::Method::GET, path, None).await;
-            if check(status, &json) {
-                return json;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}; last answer {status}: {json}"
-            );
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -270,7 +223,7 @@ async fn run_flow(endpoint: &str) {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let qr = api
-        .wait_for("a QR code", "/v1/sessions/sales/qr", |s, _| {
+        .wait_for("a QR code", "/v1/sessions/sales/qr", PATIENCE, |s, _| {
             s == StatusCode::OK
         })
         .await;
@@ -281,7 +234,7 @@ async fn run_flow(endpoint: &str) {
         )
         .await;
     assert!(status.is_success(), "scan: {status} {body}");
-    api.wait_for("connected", "/v1/sessions/sales", |_, s| {
+    api.wait_for("connected", "/v1/sessions/sales", PATIENCE, |_, s| {
         s["status"] == "connected"
     })
     .await;
@@ -298,7 +251,7 @@ async fn run_flow(endpoint: &str) {
         "/v1/sessions/sales/messages/{}",
         sent["id"].as_str().unwrap()
     );
-    api.wait_for("delivered", &path, |_, m| {
+    api.wait_for("delivered", &path, PATIENCE, |_, m| {
         m["status"] == "delivered" || m["status"] == "read"
     })
     .await;
@@ -306,6 +259,7 @@ async fn run_flow(endpoint: &str) {
         .wait_for(
             "the customer's copy",
             &format!("/v1/sandbox/accounts/{CUSTOMER}/messages?chat={LINKED}@c.us"),
+            PATIENCE,
             |s, _| s.is_success(),
         )
         .await;
@@ -334,6 +288,7 @@ async fn run_flow(endpoint: &str) {
     api.wait_for(
         "the inbound message",
         "/v1/sessions/sales/messages?direction=inbound",
+        PATIENCE,
         |_, page| {
             page["items"]
                 .as_array()

@@ -5,71 +5,14 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::StatusCode;
-use serde_json::{Value, json};
-use support::Gateway;
+use serde_json::json;
+use support::{Api, Gateway};
 
 const LINKED: &str = "15550100001";
 const CUSTOMER: &str = "15550100002";
-
-struct Api {
-    http: reqwest::Client,
-    base: String,
-    key: String,
-}
-
-impl Api {
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.key);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let res = req.send().await.expect("request");
-        let status = res.status();
-        let json = res.json().await.unwrap_or(Value::Null);
-        (status, json)
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
-        self.call(reqwest::Method::GET, path, None).await
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.call(reqwest::Method::POST, path, Some(body)).await
-    }
-
-    /// Polls `path` until `check` accepts the answer.
-    async fn wait_for(
-        &self,
-        what: &str,
-        path: &str,
-        within: Duration,
-        check: impl Fn(StatusCode, &Value) -> bool,
-    ) -> Value {
-        let deadline = Instant::now() + within;
-        loop {
-            let (status, json) = self.get(path).await;
-            if check(status, &json) {
-                return json;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}; last answer {status}: {json}"
-            );
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-    }
-}
 
 fn chromium() -> String {
     std::env::var("CHROMIUM_BIN").unwrap_or_else(|_| {

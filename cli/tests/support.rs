@@ -6,7 +6,10 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_openwa");
 
@@ -90,13 +93,13 @@ impl Gateway {
             .args(["-TERM", &pid])
             .status()
             .expect("kill -TERM");
-        let deadline = std::time::Instant::now() + Duration::from_secs(40);
+        let deadline = Instant::now() + Duration::from_secs(40);
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
                 return status;
             }
             assert!(
-                std::time::Instant::now() < deadline,
+                Instant::now() < deadline,
                 "openwa did not stop within 40 s of SIGTERM"
             );
             std::thread::sleep(Duration::from_millis(50));
@@ -124,4 +127,62 @@ pub fn openwa(args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+/// The public API of a running gateway, as one key sees it.
+pub struct Api {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub key: String,
+}
+
+impl Api {
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.key);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status();
+        let json = res.json().await.unwrap_or(Value::Null);
+        (status, json)
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    /// Polls `path` until `check` accepts the answer.
+    pub async fn wait_for(
+        &self,
+        what: &str,
+        path: &str,
+        within: Duration,
+        check: impl Fn(StatusCode, &Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let (status, json) = self.get(path).await;
+            if check(status, &json) {
+                return json;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; last answer {status}: {json}"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
 }
