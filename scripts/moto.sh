@@ -33,8 +33,9 @@ start() {
   local port log pid
   port="$(free_port)"
   log="$tools/moto-$port.log"
-  # setsid: the server outlives this script but not an explicit stop.
-  setsid "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 < /dev/null &
+  # setsid: the server outlives this script but not an explicit stop. moto_server.py is
+  # moto's own server with DynamoDB requests serialised (see the script for the race it avoids).
+  setsid "$venv/bin/python" "$(cd "$(dirname "$0")" && pwd)/moto_server.py" -H 127.0.0.1 -p "$port" >"$log" 2>&1 < /dev/null &
   pid=$!
   echo "$pid" >"$pidfile"
   for _ in $(seq 1 100); do
