@@ -19,7 +19,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-FUNCTIONS=(openwa-api openwa-authorizer openwa-fanout openwa-deliver openwa-ingress)
+FUNCTIONS=(openwa-api openwa-authorizer openwa-fanout openwa-deliver openwa-ingress openwa-outbox)
 CARGO_LAMBDA_VERSION="${CARGO_LAMBDA_VERSION:-1.9.2}"
 ZIGLANG_VERSION="${ZIGLANG_VERSION:-0.17.0}"
 VENV="${OPENWA_CACHE:-$HOME/.cache/openwa}/cargo-lambda-${CARGO_LAMBDA_VERSION}"

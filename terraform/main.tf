@@ -62,15 +62,16 @@ module "functions" {
   name          = var.name
   artifacts_dir = var.artifacts_dir
 
-  table_name    = module.table.name
-  table_arn     = module.table.arn
-  bucket_name   = module.bucket.name
-  bucket_arn    = module.bucket.arn
-  queue_prefix  = var.name
-  queue_arns    = module.queues.arns
-  secret_prefix = var.name
-  secret_arns   = module.secrets.arns
-  max_receives  = var.max_receives
+  table_name       = module.table.name
+  table_arn        = module.table.arn
+  table_stream_arn = module.table.stream_arn
+  bucket_name      = module.bucket.name
+  bucket_arn       = module.bucket.arn
+  queue_prefix     = var.name
+  queue_arns       = module.queues.arns
+  secret_prefix    = var.name
+  secret_arns      = module.secrets.arns
+  max_receives     = var.max_receives
 
   message_retention_days = var.message_retention_days
   audit_retention_days   = var.audit_retention_days

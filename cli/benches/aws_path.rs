@@ -1,6 +1,12 @@
 //! The AWS-adapter path against the embedded one, same run, same machine: send-accept latency
 //! and throughput through the API router, AWS calls per accepted send, and AWS calls per
-//! delivered webhook event (fan-out + delivery workers). Prints figures; asserts nothing.
+//! delivered webhook event (outbox relay + fan-out + delivery workers). Prints figures; asserts
+//! nothing.
+//!
+//! The outbox relay (which forwards the `message.queued` events the deliveries here come from)
+//! runs on a context of its own, so its calls are counted apart: on AWS the outbox Lambda's
+//! event source reads the stream (and keeps the position) itself. The Lambda handlers' own
+//! figures per batch size are printed by `functions/lambda/tests/fanout_deliver_calls.rs`.
 //!
 //! Run: `eval "$(scripts/moto.sh start)"; cargo bench -p openwa-cli --bench aws_path`
 //! (env: `BENCH_SENDS`, default 500; `BENCH_CONCURRENCY`, default 16; `BENCH_DELIVERIES`,
@@ -31,6 +37,8 @@ struct Stack {
     name: &'static str,
     backend: Backend,
     calls: Option<Arc<openwa_aws::context::CallCounter>>,
+    /// AWS only: the outbox relay, on its own context (its own call counter).
+    relay: Option<Arc<openwa_aws::AwsContext>>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -225,6 +233,26 @@ async fn run(stack: &Stack, n: u64, concurrency: u64, deliveries: u64) {
             let _ = rx.wait_for(|s| *s).await;
         }
     };
+    let relay = stack.relay.as_ref().map(|ctx| {
+        let own = openwa_aws::open(ctx);
+        let relay = openwa_aws::outbox::OutboxRelay::new(own.sessions.clone(), own.queue.clone());
+        openwa_aws::outbox::StreamRelay::new(ctx.clone(), relay)
+    });
+    let relay = match relay {
+        Some(mut relay) => {
+            // Forward the accept phases' outbox before anything is measured.
+            while relay.pass().await.expect("outbox relay pass") > 0 {}
+            Some(tokio::spawn(relay.run(stopped())))
+        }
+        None => None,
+    };
+    let relay_calls = || {
+        stack
+            .relay
+            .as_ref()
+            .map(|c| c.calls.snapshot())
+            .unwrap_or_default()
+    };
     let fanout = tokio::spawn(openwa_fanout::run(
         stack.backend.clone(),
         openwa_fanout::FanoutConfig::default(),
@@ -254,6 +282,7 @@ async fn run(stack: &Stack, n: u64, concurrency: u64, deliveries: u64) {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let already = received.load(Ordering::Relaxed);
     let before = stack.calls();
+    let relay_before = relay_calls();
     let start = Instant::now();
     let _ = sends(&http, &base, &key, deliveries, concurrency).await;
     while received.load(Ordering::Relaxed) < already + deliveries {
@@ -270,9 +299,13 @@ async fn run(stack: &Stack, n: u64, concurrency: u64, deliveries: u64) {
     let elapsed = start.elapsed();
     // Idle long polls keep calling ReceiveMessage; stop counting at the last delivery.
     let during = diff(&before, &stack.calls());
+    let relayed = diff(&relay_before, &relay_calls());
     let _ = stop_tx.send(true);
     let _ = fanout.await;
     let _ = deliver.await;
+    if let Some(relay) = relay {
+        let _ = relay.await;
+    }
     println!(
         "{:<9} {deliveries} sends -> {deliveries} webhook deliveries in {:.2} s ({:.0}/s end to end)",
         stack.name,
@@ -294,11 +327,28 @@ async fn run(stack: &Stack, n: u64, concurrency: u64, deliveries: u64) {
             stack.name,
             per(&pipeline, deliveries)
         );
+        println!(
+            "{:<9} per delivered event (outbox relay, polling the stream): {}",
+            stack.name,
+            per(&relayed, deliveries)
+        );
+        // The polling workers write each delivery outcome alone and receive/delete jobs
+        // themselves; the Lambda handlers batch both. Their exact per-event figures:
+        println!(
+            "{:<9} (Lambda handlers, batch 1 and 10: cargo test -p openwa-lambda --test fanout_deliver_calls -- --nocapture)",
+            stack.name
+        );
     }
 }
 
 #[tokio::main]
 async fn main() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let n = env_or("BENCH_SENDS", 500);
     let concurrency = env_or("BENCH_CONCURRENCY", 16);
     let deliveries = env_or("BENCH_DELIVERIES", 200);
@@ -317,15 +367,18 @@ async fn main() {
         name: "embedded",
         backend: openwa_infra::embedded::open(dir.path(), Arc::new(SystemClock)).unwrap(),
         calls: None,
+        relay: None,
         _dir: Some(dir),
     };
     run(&embedded, n, concurrency, deliveries).await;
 
     let ctx = openwa_aws::testing::fresh_stack("bench").await;
+    let relay_ctx = openwa_aws::testing::context(ctx.settings.clone(), Arc::new(SystemClock)).await;
     let aws = Stack {
         name: "aws/moto",
         backend: openwa_aws::open(&ctx),
         calls: Some(ctx.calls.clone()),
+        relay: Some(Arc::new(relay_ctx)),
         _dir: None,
     };
     run(&aws, n, concurrency, deliveries).await;

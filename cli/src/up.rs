@@ -1,7 +1,8 @@
 //! `openwa up`: the all-in-one gateway. Opens the backends (embedded in the data dir, or the AWS
 //! adapters with `--backend aws`), makes sure
 //! an admin key exists, and runs every part in this process until the shutdown signal: the HTTP
-//! API, a runner (sessions in headless Chromium), fan-out and webhook delivery. With
+//! API, a runner (sessions in headless Chromium), fan-out and webhook delivery (and on AWS the
+//! outbox relay, reading the table's stream). With
 //! `--sandbox` it also starts the WhatsApp Web simulator, points the runner at it and exposes
 //! the simulator's control API under `/v1/sandbox/…` for operator keys.
 
@@ -97,6 +98,18 @@ pub async fn run(
             Ok(())
         }
     });
+    // On AWS, events written through the table's outbox (an accepted send's `message.queued`)
+    // reach the events queue through its stream; on Lambda the outbox function does this.
+    if let Some(ctx) = &aws {
+        let relay =
+            openwa_aws::outbox::OutboxRelay::new(backend.sessions.clone(), backend.queue.clone());
+        let stream = openwa_aws::outbox::StreamRelay::new(Arc::new(ctx.clone()), relay);
+        let stop = stopped();
+        parts.spawn(async move {
+            stream.run(stop).await;
+            Ok(())
+        });
+    }
     parts.spawn({
         let backend = backend.clone();
         let stop = stopped();

@@ -21,7 +21,7 @@ use openwa_core::id::{MessageId, SessionId};
 use openwa_core::jid::ChatId;
 use openwa_core::message::{MessageStatus, SendCommand};
 use openwa_core::ports::{Backend, QueueName};
-use openwa_core::services::{AuditLog, MessageService};
+use openwa_core::services::MessageService;
 use openwa_core::session::{DesiredState, Session, SessionConfig, SessionStatus};
 use openwa_runner::snapshot::snapshot_key;
 use openwa_simulator::{Simulator, SimulatorConfig};
@@ -179,13 +179,11 @@ impl World {
     /// Accepts a text send the way the API does (store `queued`, enqueue the job).
     async fn enqueue_text(&self, session: &SessionId, to: &ChatId, body: &str) -> MessageId {
         let b = &self.backend;
-        let audit = AuditLog::new(b.audit.clone(), b.clock.clone());
         let messages = MessageService::new(
             b.sessions.clone(),
             b.messages.clone(),
             b.queue.clone(),
             b.blobs.clone(),
-            audit,
             b.clock.clone(),
         );
         let operator = Principal {

@@ -21,8 +21,8 @@ pub use queue::{DeadJob, JobQueue, NewJob, QueueName, ReceivedJob};
 pub use rate_limit::{RateDecision, RateLimiter};
 pub use secrets::Secrets;
 pub use store::{
-    ApiKeyStore, AuditStore, DeliveryStore, EventStore, Inserted, MessageFilter, MessageStore,
-    SessionFilter, SessionStore, WebhookStore,
+    Acceptance, ApiKeyStore, AuditStore, DeliveryStore, EventStore, Inserted, MessageFilter,
+    MessageStore, SessionFilter, SessionStore, WebhookStore,
 };
 pub use target::{SqsTargetMessage, SqsTargetSender, UnavailableSqs};
 

@@ -87,6 +87,17 @@ pub trait JobQueue: Send + Sync {
     async fn delete(&self, queue: &QueueName) -> Result<()>;
     /// Enqueues one job. `NotFound` if the queue does not exist.
     async fn send(&self, queue: &QueueName, job: NewJob) -> Result<()>;
+    /// Enqueues several jobs in as few calls as the backend allows (SQS: up to 10 per call).
+    /// One result per job, in order, each what [`send`](Self::send) would have returned for
+    /// it: a job may fail alone, and the caller retries only those. The default sends them
+    /// one at a time.
+    async fn send_batch(&self, queue: &QueueName, jobs: Vec<NewJob>) -> Vec<Result<()>> {
+        let mut out = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            out.push(self.send(queue, job).await);
+        }
+        out
+    }
     /// Receives up to `max` visible jobs, hiding each for `visibility`. Waits up to `wait` for
     /// the first one (long polling). A job received more than the queue's maximum number of
     /// times moves to the dead-letter list instead of being returned.
@@ -99,6 +110,16 @@ pub trait JobQueue: Send + Sync {
     ) -> Result<Vec<ReceivedJob>>;
     /// Deletes a received job. A stale receipt (the job was redelivered since) is a `Conflict`.
     async fn ack(&self, queue: &QueueName, receipt: &str) -> Result<()>;
+    /// Deletes several received jobs in as few calls as the backend allows (SQS: up to 10 per
+    /// call). One result per receipt, in order, each what [`ack`](Self::ack) would have
+    /// returned for it. The default acks them one at a time.
+    async fn ack_batch(&self, queue: &QueueName, receipts: &[String]) -> Vec<Result<()>> {
+        let mut out = Vec::with_capacity(receipts.len());
+        for receipt in receipts {
+            out.push(self.ack(queue, receipt).await);
+        }
+        out
+    }
     /// Makes a received job visible again after `delay` (explicit retry with backoff).
     async fn retry_later(&self, queue: &QueueName, receipt: &str, delay: Duration) -> Result<()>;
     /// Keeps a received job hidden for `visibility` from now (long-running work).

@@ -79,11 +79,29 @@ pub struct MessageFilter {
     pub status: Option<MessageStatus>,
 }
 
+/// A send the API accepted: the message and what is written with it, all or nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Acceptance {
+    /// The outbound message, `queued`.
+    pub message: Message,
+    /// The send's audit entry.
+    pub audit: AuditEntry,
+    /// The `message.queued` event. The store publishes it through its outbox onto the events
+    /// queue, with the session's metadata attached on the way (the caller leaves it empty).
+    pub event: Event,
+}
+
 #[async_trait]
 pub trait MessageStore: Send + Sync {
     /// Inserts the message. When it carries an idempotency key already used in the session,
     /// nothing is written and the existing message is returned. `Conflict` if the id exists.
     async fn insert(&self, message: &Message) -> Result<Inserted>;
+    /// Stores an accepted send in one atomic write: the message (idempotent like
+    /// [`insert`](Self::insert)), its audit entry, and its event in the store's outbox, from
+    /// where it reaches the events queue even if the caller dies right after this returns.
+    /// The session's existence is checked in the same write: `NotFound` (resource `session`)
+    /// if it does not exist. On `Existing` nothing is written. `Conflict` if the id exists.
+    async fn accept(&self, acceptance: &Acceptance) -> Result<Inserted>;
     /// `NotFound` if absent (or in another session).
     async fn get(&self, session: &SessionId, id: &MessageId) -> Result<Message>;
     /// `NotFound` if no message of the session has that WhatsApp id.
@@ -137,9 +155,61 @@ pub trait WebhookStore: Send + Sync {
     async fn list(&self, session: Option<&SessionId>, page: &PageRequest) -> Result<Page<Webhook>>;
     /// Every active subscription that may want events of `session` (fan-out's lookup).
     async fn active_for(&self, session: Option<&SessionId>) -> Result<Vec<Webhook>>;
+    /// Every active subscription that may want events of any of `sessions` or of no session
+    /// (fan-out's lookup for a batch), each once: the union of [`active_for`](Self::active_for)
+    /// over them. The default asks `active_for` once per session.
+    async fn active_for_sessions(&self, sessions: &[SessionId]) -> Result<Vec<Webhook>> {
+        let mut out: Vec<Webhook> = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        let lookups: Vec<Option<&SessionId>> = if sessions.is_empty() {
+            vec![None]
+        } else {
+            sessions.iter().map(Some).collect()
+        };
+        for session in lookups {
+            for w in self.active_for(session).await? {
+                if seen.insert(w.id.clone()) {
+                    out.push(w);
+                }
+            }
+        }
+        Ok(out)
+    }
+    /// The webhooks of `ids` that exist, each once, read fresh (strongly consistent): absent
+    /// ids are simply missing from the result, in no particular order. The default reads them
+    /// one at a time.
+    async fn get_many(&self, ids: &[WebhookId]) -> Result<Vec<Webhook>> {
+        let unique: std::collections::BTreeSet<&WebhookId> = ids.iter().collect();
+        let mut out = Vec::with_capacity(unique.len());
+        for id in unique {
+            match self.get(id).await {
+                Ok(w) => out.push(w),
+                Err(crate::error::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
     /// Replaces the stored webhook. `NotFound` if absent.
     async fn update(&self, webhook: &Webhook) -> Result<()>;
     async fn delete(&self, id: &WebhookId) -> Result<()>;
+}
+
+/// One event of a fan-out batch and the deliveries it expands into (one per subscription that
+/// wants it; each delivery's `event_id` is the event's).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expansion {
+    pub event: Event,
+    pub deliveries: Vec<Delivery>,
+}
+
+/// What [`DeliveryStore::create_expansions`] did with one [`Expansion`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExpansionStored {
+    /// The event was stored now (it was not before).
+    pub event_new: bool,
+    /// Per delivery of the expansion, in order: whether it was created now.
+    pub created: Vec<bool>,
 }
 
 #[async_trait]
@@ -147,11 +217,46 @@ pub trait DeliveryStore: Send + Sync {
     /// Creates the delivery unless one exists for the same (webhook, event): fan-out is
     /// idempotent on event id. Returns whether it was created.
     async fn create_if_absent(&self, delivery: &Delivery) -> Result<bool>;
+    /// Fan-out's write for a batch of events: for every expansion, what
+    /// [`EventStore::put_if_absent`] does for its event and [`create_if_absent`](Self::create_if_absent)
+    /// for each of its deliveries, in as few writes as the backend allows (events and
+    /// deliveries live in one store in both backends). Returns one [`ExpansionStored`] per
+    /// expansion, in order. `Conflict` as `create_if_absent`; on any error some items may have
+    /// been written, and running the batch again completes it.
+    async fn create_expansions(&self, batch: &[Expansion]) -> Result<Vec<ExpansionStored>>;
     async fn get(&self, id: &DeliveryId) -> Result<Delivery>;
+    /// The deliveries of `ids` that exist, each once, read fresh (strongly consistent): absent
+    /// ids are simply missing from the result, in no particular order. The default reads them
+    /// one at a time.
+    async fn get_many(&self, ids: &[DeliveryId]) -> Result<Vec<Delivery>> {
+        let unique: std::collections::BTreeSet<&DeliveryId> = ids.iter().collect();
+        let mut out = Vec::with_capacity(unique.len());
+        for id in unique {
+            match self.get(id).await {
+                Ok(d) => out.push(d),
+                Err(crate::error::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
     /// Replaces the stored delivery. `NotFound` if absent.
     async fn update(&self, delivery: &Delivery) -> Result<()>;
     /// Appends an attempt to the delivery log.
     async fn record_attempt(&self, attempt: &DeliveryAttempt) -> Result<()>;
+    /// Appends `attempt` to the delivery log and replaces the stored delivery in one atomic
+    /// write: both or neither. `NotFound` if the delivery is absent (nothing is written).
+    async fn record_outcome(&self, attempt: &DeliveryAttempt, delivery: &Delivery) -> Result<()>;
+    /// [`record_outcome`](Self::record_outcome) for several deliveries in as few writes as the
+    /// backend allows: one result per outcome, in order (`NotFound` for an absent delivery,
+    /// with nothing written for it). The default records them one at a time.
+    async fn record_outcomes(&self, outcomes: &[(DeliveryAttempt, Delivery)]) -> Vec<Result<()>> {
+        let mut out = Vec::with_capacity(outcomes.len());
+        for (attempt, delivery) in outcomes {
+            out.push(self.record_outcome(attempt, delivery).await);
+        }
+        out
+    }
     async fn attempts(&self, id: &DeliveryId) -> Result<Vec<DeliveryAttempt>>;
     /// Newest first, optionally only one status.
     async fn list(

@@ -5,11 +5,14 @@
 //! = chat, dedup id = message id). A replay of the same key + same request returns the first
 //! message; the same key with another request is `IdempotencyMismatch`. If the process died
 //! between the write and the enqueue, the replay enqueues again; the dedup id keeps that from
-//! sending twice. A first acceptance publishes `message.queued`.
+//! sending twice. The message, its audit entry and its `message.queued` event are one atomic
+//! write ([`MessageStore::accept`]): the event leaves through the store's outbox, so an accepted
+//! send always has both, and the session is checked in that same write (no separate read).
 
 use std::sync::Arc;
 
 use crate::apikey::{Role, hash_hex};
+use crate::audit::AuditEntry;
 use crate::auth::Principal;
 use crate::clock::Clock;
 use crate::content::{MAX_MEDIA_BYTES, MediaRef};
@@ -19,9 +22,9 @@ use crate::id::{MediaId, MessageId, SessionId};
 use crate::message::{Direction, Message, MessageStatus, SendCommand, SendJob};
 use crate::page::{Page, PageRequest};
 use crate::ports::{
-    BlobStore, Inserted, JobQueue, MessageFilter, MessageStore, NewJob, QueueName, SessionStore,
+    Acceptance, BlobStore, Inserted, JobQueue, MessageFilter, MessageStore, NewJob, QueueName,
+    SessionStore,
 };
-use crate::services::{AuditLog, EventPublisher};
 
 /// The result of accepting a send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,8 +40,6 @@ pub struct MessageService {
     messages: Arc<dyn MessageStore>,
     queue: Arc<dyn JobQueue>,
     blobs: Arc<dyn BlobStore>,
-    audit: AuditLog,
-    events: EventPublisher,
     clock: Arc<dyn Clock>,
 }
 
@@ -53,17 +54,13 @@ impl MessageService {
         messages: Arc<dyn MessageStore>,
         queue: Arc<dyn JobQueue>,
         blobs: Arc<dyn BlobStore>,
-        audit: AuditLog,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        let events = EventPublisher::new(sessions.clone(), queue.clone());
         Self {
             sessions,
             messages,
             queue,
             blobs,
-            audit,
-            events,
             clock,
         }
     }
@@ -73,8 +70,6 @@ impl MessageService {
         who.require(Role::Operator)?;
         who.check_session(&cmd.session_id)?;
         cmd.validate()?;
-        // 404 for an unknown session before anything is written.
-        let session = self.sessions.get(&cmd.session_id).await?;
 
         let now = self.clock.now();
         let message = Message {
@@ -95,11 +90,32 @@ impl MessageService {
             created_at: now,
             updated_at: now,
         };
-
-        let (message, replayed) = match self.messages.insert(&message).await? {
-            Inserted::Created => (message, false),
+        let event = Event::new(
+            EventType::MessageQueued,
+            Some(message.session_id.clone()),
+            now,
+            serde_json::to_value(&message)
+                .map_err(|e| Error::unexpected(format!("message does not serialise: {e}")))?,
+        );
+        let audit = AuditEntry::new(
+            Some(who),
+            "message.send",
+            format!("message:{}", message.id),
+            Some(message.session_id.clone()),
+            "ok",
+            now,
+        );
+        // One write: the message, its audit entry and its event (through the store's outbox),
+        // checked against the session's existence (404 for an unknown session, nothing written).
+        let acceptance = Acceptance {
+            message,
+            audit,
+            event,
+        };
+        let (message, replayed) = match self.messages.accept(&acceptance).await? {
+            Inserted::Created => (acceptance.message, false),
             Inserted::Existing(existing) => {
-                if existing.request_fingerprint != message.request_fingerprint {
+                if existing.request_fingerprint != acceptance.message.request_fingerprint {
                     return Err(Error::IdempotencyMismatch);
                 }
                 (existing, true)
@@ -109,29 +125,6 @@ impl MessageService {
         // queued (the first attempt may have died before enqueueing; dedup absorbs repeats).
         if !replayed || message.status == MessageStatus::Queued {
             self.enqueue(&message).await?;
-        }
-        if !replayed {
-            // The message is accepted whatever happens to its event: a lost `message.queued`
-            // is logged, not turned into a failed send the client would retry.
-            let mut event = Event::new(
-                EventType::MessageQueued,
-                Some(message.session_id.clone()),
-                now,
-                serde_json::to_value(&message).unwrap_or_default(),
-            );
-            event.metadata = session.config.metadata;
-            if let Err(error) = self.events.publish_raw(&event).await {
-                tracing::error!(%error, message_id = %message.id, "message.queued event not published");
-            }
-            self.audit
-                .record(
-                    Some(who),
-                    "message.send",
-                    format!("message:{}", message.id),
-                    Some(message.session_id.clone()),
-                    "ok",
-                )
-                .await;
         }
         Ok(SendOutcome { message, replayed })
     }

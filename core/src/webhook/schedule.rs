@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{Webhook, WebhookSecret};
+use crate::event::Event;
 use crate::id::{DeliveryId, EventId, WebhookId};
 
 /// Attempt `n` (1-based) waits `STANDARD[n - 1]` after the previous failure; after the last
@@ -68,8 +69,15 @@ impl RetrySchedule {
     }
 }
 
-/// The body of a job on `QueueName::Deliveries`: which delivery to attempt.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The body of a job on `QueueName::Deliveries`: which delivery to attempt, and what the worker
+/// would otherwise read back for it.
+///
+/// Jobs from fan-out and retries carry the subscription's id and the event itself, so a batch
+/// of jobs costs the worker one read of its deliveries and one of its webhooks, and no read of
+/// the events. Both are optional: jobs queued by older versions, by the webhook test and by
+/// redeliveries through the API carry neither, and the worker reads what is missing. A job
+/// never carries a signing secret (the worker reads the subscription fresh for every batch).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeliveryJob {
     pub delivery_id: DeliveryId,
     /// A redelivery asked for through the API: one attempt now, whatever the schedule says.
@@ -79,6 +87,12 @@ pub struct DeliveryJob {
     /// is stale (a duplicate) and is dropped, so duplicates never multiply along the schedule.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempt: Option<u32>,
+    /// The delivery's subscription.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_id: Option<WebhookId>,
+    /// The event to deliver (the worker checks it is the delivery's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<Event>,
 }
 
 impl DeliveryJob {
@@ -88,7 +102,17 @@ impl DeliveryJob {
             delivery_id,
             manual: false,
             attempt: Some(attempt),
+            webhook_id: None,
+            event: None,
         }
+    }
+
+    /// The same job carrying the delivery's subscription id and event, so the worker need not
+    /// read them back.
+    pub fn carrying(mut self, webhook_id: WebhookId, event: Event) -> Self {
+        self.webhook_id = Some(webhook_id);
+        self.event = Some(event);
+        self
     }
 
     /// A redelivery asked for through the API.
@@ -97,6 +121,8 @@ impl DeliveryJob {
             delivery_id,
             manual: true,
             attempt: None,
+            webhook_id: None,
+            event: None,
         }
     }
 }
@@ -162,6 +188,25 @@ mod tests {
         );
         assert_eq!(delivery_id_for(&w1, &e), delivery_id_for(&w1, &e));
         assert_ne!(delivery_id_for(&w1, &e), delivery_id_for(&w2, &e));
+    }
+
+    #[test]
+    fn a_carrying_job_round_trips_with_its_event_and_never_a_secret() {
+        let event = Event::new(
+            crate::event::EventType::MessageReceived,
+            None,
+            Utc::now(),
+            serde_json::json!({"body": "hi"}),
+        );
+        let webhook = WebhookId::generate();
+        let job = DeliveryJob::scheduled(delivery_id_for(&webhook, &event.id), 1)
+            .carrying(webhook.clone(), event.clone());
+        let body = serde_json::to_vec(&job).unwrap();
+        let back: DeliveryJob = serde_json::from_slice(&body).unwrap();
+        assert_eq!(back, job);
+        assert_eq!(back.event.as_ref(), Some(&event));
+        assert_eq!(back.webhook_id.as_ref(), Some(&webhook));
+        assert!(!String::from_utf8_lossy(&body).contains("whsec_"));
     }
 
     #[test]

@@ -78,7 +78,6 @@ impl AppState {
             backend.messages.clone(),
             backend.queue.clone(),
             backend.blobs.clone(),
-            audit.clone(),
             clock.clone(),
         );
         let keys = ApiKeyService::new(backend.keys.clone(), audit.clone(), clock);

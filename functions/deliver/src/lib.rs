@@ -11,7 +11,9 @@
 //! - [`metrics`]: the `DeliveryFailures` CloudWatch metric (EMF lines)
 //! - [`limits`]: per-host slots and the pacing of a saturated host's backlog
 //! - [`sqs`]: the SQS-target message (event JSON + signature attributes); the port is in core
-//! - [`worker`]: the per-delivery step and the polling worker with per-host isolation
+//! - [`worker`]: the per-delivery step and the polling worker with per-host isolation; its
+//!   `batch` module reads a batch's deliveries and webhooks once ([`Prefetched`]) and handles a
+//!   batch together ([`Deliverer::handle_many`], the deliver Lambda's way)
 //! - this file: [`DeliverConfig`] and the `run` functions `openwa up` and the worker binary call
 
 pub mod guard;
@@ -33,7 +35,7 @@ use openwa_fanout::batch::PollOptions;
 pub use guard::{AllowList, Resolver, SsrfGuard, SystemResolver};
 pub use sender::{HttpSender, Verdict};
 pub use sqs::{SqsTargetMessage, SqsTargetSender, UnavailableSqs};
-pub use worker::{Deliverer, Worker};
+pub use worker::{Deliverer, Prefetched, Worker};
 
 /// How the deliver worker runs.
 #[derive(Debug, Clone)]

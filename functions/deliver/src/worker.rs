@@ -1,14 +1,23 @@
-//! The per-delivery step ([`Deliverer::handle`]) and the polling worker around it.
+//! The per-delivery step ([`Deliverer::handle_with`]) and the polling worker around it.
 //!
-//! One job = one attempt of one delivery. The step loads the delivery, skips it if it is
-//! settled or the job is stale, makes the attempt, appends it to the delivery log, and moves the
-//! delivery on: succeeded, retrying (a job for the next attempt is sent with the schedule's
-//! delay, or the receiver's `Retry-After`), or dead. A 410 disables the subscription and publishes `webhook.disabled`.
+//! One job = one attempt of one delivery. The step takes the delivery, skips it if it is
+//! settled or the job is stale, makes the attempt, and in one write appends it to the delivery
+//! log and moves the delivery on: succeeded, retrying (a job for the next attempt is sent with
+//! the schedule's delay, or the receiver's `Retry-After`), or dead. A 410 disables the
+//! subscription and publishes `webhook.disabled`.
+//!
+//! Reads are per batch (module `batch`): [`Deliverer::prefetch`] reads the deliveries of all
+//! the batch's jobs in one call and their webhooks in another, fresh for every batch (never
+//! cached across batches, so a disabled, deleted or re-keyed webhook takes effect at once). The
+//! event comes in the job itself; only jobs that do not carry it (older jobs, redeliveries
+//! through the API) read it.
 //!
 //! Isolation: the worker holds at most `concurrency` jobs at once, each in its own task, and at
 //! most `per_host` of them may be talking to one host. A job whose host is at its limit is not
 //! waited for: it is re-sent with a short delay without counting an attempt, so a hanging host
 //! holds `per_host` slots and never the rest.
+
+mod batch;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +34,8 @@ use openwa_core::webhook::{
 };
 use openwa_fanout::batch::{Handled, MAX_SEND_DELAY, PollOptions, handle_batch, settle};
 use tokio::sync::Semaphore;
+
+pub use batch::Prefetched;
 
 use crate::limits::HostLimits;
 use crate::sender::{AttemptResult, HttpSender, Verdict, delivery_headers};
@@ -75,40 +86,85 @@ impl Deliverer {
         self.queue.clone()
     }
 
-    /// Handles one delivery job: at most one attempt.
-    #[tracing::instrument(skip_all, fields(delivery_id = %job.delivery_id, manual = job.manual))]
+    /// Handles one delivery job on its own: at most one attempt.
     pub async fn handle(&self, job: DeliveryJob) -> Result<Handled> {
-        let mut delivery = match self.deliveries.get(&job.delivery_id).await {
-            Err(Error::NotFound { .. }) => {
-                tracing::warn!("delivery job for an unknown delivery; dropped");
-                return Ok(Handled::Done);
+        let pre = self.prefetch(std::slice::from_ref(&job)).await;
+        self.handle_with(job, &pre).await
+    }
+
+    /// Handles one delivery job of a batch whose reads are in `pre`: at most one attempt,
+    /// written on its own.
+    pub async fn handle_with(&self, job: DeliveryJob, pre: &Prefetched) -> Result<Handled> {
+        match self.attempt(job, pre).await? {
+            Step::Finished(handled) => Ok(handled),
+            Step::Attempted(a) => {
+                // The attempt and the delivery's new state in one write.
+                self.deliveries
+                    .record_outcome(&a.attempt, &a.delivery)
+                    .await?;
+                // The next attempt's job is sent before this one is acked: a crash in between
+                // leaves a duplicate (dropped as stale), never a gap.
+                if let Some((next, delay)) = &a.retry {
+                    self.queue
+                        .send(&QueueName::Deliveries, retry_job(next, *delay)?)
+                        .await?;
+                }
+                Ok(Handled::Done)
             }
-            other => other?,
+        }
+    }
+
+    /// The attempt of one job, with nothing about it written yet (except burying a delivery
+    /// whose webhook is gone or disabled, and disabling a webhook after 410).
+    #[tracing::instrument(skip_all, fields(delivery_id = %job.delivery_id, manual = job.manual))]
+    async fn attempt(&self, job: DeliveryJob, pre: &Prefetched) -> Result<Step> {
+        let found = match pre.delivery(&job.delivery_id) {
+            Some(found) => Ok(found.cloned()),
+            None => match self.deliveries.get(&job.delivery_id).await {
+                Ok(d) => Ok(Some(d)),
+                Err(Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e),
+            },
+        };
+        let Some(mut delivery) = found? else {
+            tracing::warn!("delivery job for an unknown delivery; dropped");
+            return Ok(Step::Finished(Handled::Done));
         };
         match delivery.status {
-            DeliveryStatus::Succeeded => return Ok(Handled::Done),
-            DeliveryStatus::Dead if !job.manual => return Ok(Handled::Done),
+            DeliveryStatus::Succeeded => return Ok(Step::Finished(Handled::Done)),
+            DeliveryStatus::Dead if !job.manual => return Ok(Step::Finished(Handled::Done)),
             _ => {}
         }
         if job.attempt.is_some_and(|n| n != delivery.attempts + 1) {
             tracing::debug!(attempts = delivery.attempts, "stale delivery job; dropped");
-            return Ok(Handled::Done);
+            return Ok(Step::Finished(Handled::Done));
         }
         let now = self.clock.now();
         let early = delivery
             .next_attempt_at
             .and_then(|at| (at - now).to_std().ok());
         if let Some(wait) = early.filter(|w| !job.manual && *w > EARLY_SLACK) {
-            return Ok(Handled::Later(wait));
+            return Ok(Step::Finished(Handled::Later(wait)));
         }
-        let webhook = match self.webhooks.get(&delivery.webhook_id).await {
-            Err(Error::NotFound { .. }) => {
-                return self.bury(delivery, "the webhook was deleted").await;
-            }
-            other => other?,
+        let found = match pre.webhook(&delivery.webhook_id) {
+            Some(found) => Ok(found.cloned()),
+            None => match self.webhooks.get(&delivery.webhook_id).await {
+                Ok(w) => Ok(Some(w)),
+                Err(Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e),
+            },
+        };
+        let Some(webhook) = found? else {
+            return self
+                .bury(delivery, "the webhook was deleted")
+                .await
+                .map(Step::Finished);
         };
         if !webhook.active {
-            return self.bury(delivery, "the webhook is disabled").await;
+            return self
+                .bury(delivery, "the webhook is disabled")
+                .await
+                .map(Step::Finished);
         }
         let _slot = match self.limits.try_acquire(&host_key(&webhook.target)) {
             Ok(slot) => slot,
@@ -117,13 +173,16 @@ impl Deliverer {
                     defer_ms = defer.as_millis() as u64,
                     "host at its concurrency limit; deferred"
                 );
-                return Ok(Handled::Later(defer));
+                return Ok(Step::Finished(Handled::Later(defer)));
             }
         };
-        let event = self.events.get(&delivery.event_id).await?;
+        let event = match job.event {
+            Some(event) if event.id == delivery.event_id => event,
+            _ => self.events.get(&delivery.event_id).await?,
+        };
         let number = delivery.attempts + 1;
         let at = self.clock.now();
-        let result = self.attempt(&webhook, &event).await;
+        let result = self.call(&webhook, &event).await;
         tracing::info!(
             webhook_id = %webhook.id,
             attempt = number,
@@ -136,16 +195,14 @@ impl Deliverer {
             crate::metrics::delivery_failed();
         }
         let latency_ms = u64::try_from(result.latency.as_millis()).unwrap_or(u64::MAX);
-        self.deliveries
-            .record_attempt(&DeliveryAttempt {
-                delivery_id: delivery.id.clone(),
-                attempt: number,
-                at,
-                status_code: result.status_code,
-                error: result.error.clone(),
-                latency_ms,
-            })
-            .await?;
+        let attempt = DeliveryAttempt {
+            delivery_id: delivery.id.clone(),
+            attempt: number,
+            at,
+            status_code: result.status_code,
+            error: result.error.clone(),
+            latency_ms,
+        };
         let now = self.clock.now();
         delivery.attempts = number;
         delivery.last_status_code = result.status_code;
@@ -153,17 +210,17 @@ impl Deliverer {
         delivery.last_latency_ms = Some(latency_ms);
         delivery.updated_at = now;
         let mut retry = None;
-        let handled = match result.verdict {
+        match result.verdict {
             Verdict::Success => {
                 delivery.status = DeliveryStatus::Succeeded;
                 delivery.next_attempt_at = None;
-                Handled::Done
             }
             Verdict::Gone => {
                 delivery.status = DeliveryStatus::Dead;
                 delivery.next_attempt_at = None;
+                // Before the outcome is written: if this fails the job comes back, the
+                // endpoint answers 410 again and the webhook is disabled then.
                 self.disable(&webhook).await?;
-                Handled::Done
             }
             Verdict::Retry { retry_after } => match self.schedule.delay_before(number + 1) {
                 Some(scheduled) => {
@@ -172,39 +229,25 @@ impl Deliverer {
                     delivery.status = DeliveryStatus::Retrying;
                     delivery.next_attempt_at =
                         Some(now + chrono::Duration::from_std(delay).unwrap_or_default());
-                    retry = Some((
-                        DeliveryJob::scheduled(delivery.id.clone(), number + 1),
-                        delay,
-                    ));
-                    Handled::Done
+                    let next = DeliveryJob::scheduled(delivery.id.clone(), number + 1)
+                        .carrying(webhook.id.clone(), event);
+                    retry = Some((next, delay));
                 }
                 None => {
                     delivery.status = DeliveryStatus::Dead;
                     delivery.next_attempt_at = None;
-                    Handled::Done
                 }
             },
-        };
-        self.deliveries.update(&delivery).await?;
-        // The next attempt's job is sent before this one is acked: a crash in between leaves a
-        // duplicate (dropped as stale), never a gap.
-        if let Some((next, delay)) = retry {
-            self.enqueue(&next, delay).await?;
         }
-        Ok(handled)
+        Ok(Step::Attempted(Box::new(Attempted {
+            attempt,
+            delivery,
+            retry,
+        })))
     }
 
-    async fn enqueue(&self, job: &DeliveryJob, delay: Duration) -> Result<()> {
-        let body = serde_json::to_vec(job).map_err(|e| Error::unexpected(e.to_string()))?;
-        let job = NewJob {
-            body,
-            delay: delay.min(MAX_SEND_DELAY),
-            ..NewJob::default()
-        };
-        self.queue.send(&QueueName::Deliveries, job).await
-    }
-
-    async fn attempt(&self, webhook: &Webhook, event: &Event) -> AttemptResult {
+    /// One call of the target: the signed POST or the SQS send.
+    async fn call(&self, webhook: &Webhook, event: &Event) -> AttemptResult {
         let body = match serde_json::to_vec(event) {
             Ok(b) => b,
             Err(e) => {
@@ -270,6 +313,33 @@ impl Deliverer {
     }
 }
 
+/// Where one job stands after [`Deliverer::attempt`].
+enum Step {
+    /// Nothing left to write: settled, stale, early, deferred or buried.
+    Finished(Handled),
+    /// An attempt was made: it and the delivery's new state are to be written, then the next
+    /// attempt's job (if any) sent.
+    Attempted(Box<Attempted>),
+}
+
+struct Attempted {
+    attempt: DeliveryAttempt,
+    delivery: Delivery,
+    /// The next attempt's job and its delay.
+    retry: Option<(DeliveryJob, Duration)>,
+}
+
+/// The queue job of `job`, due after `delay` (capped at what a queue accepts: a longer wait is
+/// chained, the worker finding the job early and asking for the rest).
+fn retry_job(job: &DeliveryJob, delay: Duration) -> Result<NewJob> {
+    let body = serde_json::to_vec(job).map_err(|e| Error::unexpected(e.to_string()))?;
+    Ok(NewJob {
+        body,
+        delay: delay.min(MAX_SEND_DELAY),
+        ..NewJob::default()
+    })
+}
+
 /// The concurrency key of a target: scheme, host and port.
 fn host_key(target: &WebhookTarget) -> String {
     match target {
@@ -333,11 +403,19 @@ impl Worker {
             )
             .await?;
         let received = jobs.len();
+        let pre = Arc::new(self.deliverer.prefetch_received(&jobs).await);
         for (job, permit) in jobs.into_iter().zip(permits) {
-            let (deliverer, queue, opts) =
-                (self.deliverer.clone(), queue.clone(), self.opts.clone());
+            let (deliverer, queue, opts, pre) = (
+                self.deliverer.clone(),
+                queue.clone(),
+                self.opts.clone(),
+                pre.clone(),
+            );
             self.tasks.spawn(async move {
-                let report = handle_batch(vec![job], |j: DeliveryJob, _| deliverer.handle(j)).await;
+                let report = handle_batch(vec![job], |j: DeliveryJob, _| {
+                    deliverer.handle_with(j, &pre)
+                })
+                .await;
                 for (job, outcome) in report.results {
                     settle(queue.as_ref(), &QueueName::Deliveries, &opts, &job, outcome).await;
                 }

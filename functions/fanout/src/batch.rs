@@ -6,6 +6,9 @@
 //! "partial batch failure" contract, so a Lambda can return the same list). [`poll_once`] is one
 //! testable step of a polling worker: receive, handle, then ack, re-schedule or retry each
 //! message according to its outcome. The loop around it lives with each consumer.
+//! [`handle_together`] is the variant for consumers that work per batch rather than per
+//! message (fan-out: one subscription lookup and one write for all the batch's events), with
+//! the same decoding, panic containment and per-message report.
 
 use std::future::Future;
 use std::time::Duration;
@@ -99,6 +102,66 @@ where
     }
 }
 
+/// Decodes every message of a batch and hands the decodable ones to `handler` at once, each
+/// with its job, in receive order. `handler` returns one result per message it was given, in
+/// the same order. A malformed body fails alone; a panic (or a handler that returns the wrong
+/// number of results) fails every message it was given. Never fails as a whole.
+pub async fn handle_together<M, H, F>(jobs: Vec<ReceivedJob>, handler: H) -> BatchReport
+where
+    M: DeserializeOwned,
+    H: FnOnce(Vec<(M, ReceivedJob)>) -> F,
+    F: Future<Output = Vec<Result<Handled>>>,
+{
+    let mut results: Vec<Option<std::result::Result<Handled, Failure>>> = vec![None; jobs.len()];
+    let (mut decoded, mut places) = (Vec::new(), Vec::new());
+    for (i, job) in jobs.iter().enumerate() {
+        match serde_json::from_slice::<M>(&job.body) {
+            Ok(message) => {
+                decoded.push((message, job.clone()));
+                places.push(i);
+            }
+            Err(e) => results[i] = Some(Err(Failure::Malformed(e.to_string()))),
+        }
+    }
+    if !decoded.is_empty() {
+        let given = decoded.len();
+        let span = tracing::info_span!("batch", messages = given);
+        let outcome = std::panic::AssertUnwindSafe(handler(decoded))
+            .catch_unwind()
+            .instrument(span)
+            .await;
+        let all = |failure: Failure| places.iter().map(move |_| Err(failure.clone()));
+        let handled: Vec<std::result::Result<Handled, Failure>> = match outcome {
+            Ok(list) if list.len() == given => list
+                .into_iter()
+                .map(|r| r.map_err(Failure::Error))
+                .collect(),
+            Ok(_) => all(Failure::Error(Error::unexpected(
+                "the batch handler returned the wrong number of results",
+            )))
+            .collect(),
+            Err(panic) => all(Failure::Panicked(panic_message(&panic))).collect(),
+        };
+        for (i, result) in places.iter().zip(handled) {
+            results[*i] = Some(result);
+        }
+    }
+    let results = jobs
+        .into_iter()
+        .zip(results)
+        .map(|(job, outcome)| {
+            let outcome = outcome.unwrap_or_else(|| {
+                Err(Failure::Error(Error::unexpected("the message was not handled")))
+            });
+            if let Err(failure) = &outcome {
+                tracing::warn!(job_id = %job.id, receive_count = job.receive_count, ?failure, "message failed");
+            }
+            (job, outcome)
+        })
+        .collect();
+    BatchReport { results }
+}
+
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
     panic
         .downcast_ref::<&str>()
@@ -155,14 +218,40 @@ where
         return Ok(counts);
     }
     let report = handle_batch(jobs, handler).await;
+    settle_all(queue, name, opts, report, &mut counts).await;
+    Ok(counts)
+}
+
+/// Settles every message of a handled batch, counting the outcomes into `counts`. The messages
+/// that are done are acked together ([`JobQueue::ack_batch`]: one call per 10 on SQS).
+pub async fn settle_all(
+    queue: &dyn JobQueue,
+    name: &QueueName,
+    opts: &PollOptions,
+    report: BatchReport,
+    counts: &mut StepCounts,
+) {
+    let mut done = Vec::new();
     for (job, outcome) in report.results {
+        if matches!(outcome, Ok(Handled::Done)) {
+            done.push(job);
+            continue;
+        }
         match settle(queue, name, opts, &job, outcome).await {
             Settled::Done => counts.done += 1,
             Settled::Later => counts.later += 1,
             Settled::Failed => counts.failed += 1,
         }
     }
-    Ok(counts)
+    let receipts: Vec<String> = done.iter().map(|j| j.receipt.clone()).collect();
+    let acked = queue.ack_batch(name, &receipts).await;
+    for (job, result) in done.iter().zip(acked) {
+        // A stale receipt means the message was redelivered meanwhile; the new holder settles it.
+        if let Err(error) = result {
+            tracing::warn!(%error, job_id = %job.id, "could not settle a message");
+        }
+    }
+    counts.done += done.len();
 }
 
 /// How a message was settled.

@@ -1,14 +1,16 @@
 //! openwa-fanout: turns events into deliveries. Consumes `QueueName::Events` in batches; for
 //! every event stores it once and, for each active subscription that wants it, creates one
-//! delivery and enqueues one job on `QueueName::Deliveries`. Idempotent on event id; one bad
-//! event never blocks or re-runs the others of its batch.
+//! delivery and enqueues one job on `QueueName::Deliveries`. A batch is handled as a whole
+//! (one subscription lookup, one write, batched job sends); idempotent on event id; one bad
+//! event never blocks the others of its batch.
 //!
 //! Persisting inbound messages and statuses is the runner's job in this codebase, not fan-out's.
 //!
 //! Layout:
 //! - [`batch`]: the generic queue consumer (decode, spans, partial-batch failures, panic
-//!   containment) and one polling step; the deliver worker uses it too
-//! - [`fanout`]: the per-event step ([`Fanout::expand`])
+//!   containment), per message or per batch, and one polling step; the deliver worker uses it
+//!   too
+//! - [`fanout`]: the expansion step for a batch ([`Fanout::expand_batch`])
 //! - this file: [`FanoutConfig`] and [`run`], the polling loop `openwa up` runs in-process
 
 pub mod batch;
@@ -20,8 +22,11 @@ use std::time::Duration;
 use openwa_core::event::Event;
 use openwa_core::ports::{Backend, QueueName, ReceivedJob};
 
-pub use batch::{BatchReport, Failure, Handled, PollOptions, handle_batch, handle_jobs, poll_once};
-pub use fanout::{Expanded, Fanout};
+pub use batch::{
+    BatchReport, Failure, Handled, PollOptions, handle_batch, handle_jobs, handle_together,
+    poll_once,
+};
+pub use fanout::{Expanded, Fanout, Incoming};
 
 /// How the fan-out loop polls.
 #[derive(Debug, Clone)]
@@ -51,35 +56,40 @@ impl Default for FanoutConfig {
 /// Handles one batch of events (the body of an SQS-triggered Lambda): returns the report whose
 /// `failed_ids()` are the batch item failures.
 pub async fn handle_events(fanout: &Fanout, jobs: Vec<ReceivedJob>) -> BatchReport {
-    handle_batch(jobs, |event: Event, job: &ReceivedJob| {
-        let received_before = job.receive_count > 1;
-        async move {
-            fanout
-                .expand_received(event, received_before)
-                .await
-                .map(|_| Handled::Done)
-        }
+    handle_together(jobs, |events: Vec<(Event, ReceivedJob)>| async move {
+        let batch = events
+            .into_iter()
+            .map(|(event, job)| Incoming {
+                event,
+                received_before: job.receive_count > 1,
+            })
+            .collect();
+        fanout
+            .expand_batch(batch)
+            .await
+            .into_iter()
+            .map(|r| r.map(|_| Handled::Done))
+            .collect()
     })
     .await
 }
 
-/// One polling step on the events queue.
+/// One polling step on the events queue: receive a batch, expand it, settle every message.
 pub async fn step(fanout: &Fanout, opts: &PollOptions) -> openwa_core::Result<batch::StepCounts> {
-    poll_once(
-        fanout.queue.as_ref(),
-        &QueueName::Events,
-        opts,
-        |event: Event, job: &ReceivedJob| {
-            let received_before = job.receive_count > 1;
-            async move {
-                fanout
-                    .expand_received(event, received_before)
-                    .await
-                    .map(|_| Handled::Done)
-            }
-        },
-    )
-    .await
+    let queue = fanout.queue.as_ref();
+    let jobs = queue
+        .receive(&QueueName::Events, opts.batch, opts.visibility, opts.wait)
+        .await?;
+    let mut counts = batch::StepCounts {
+        received: jobs.len(),
+        ..batch::StepCounts::default()
+    };
+    if jobs.is_empty() {
+        return Ok(counts);
+    }
+    let report = handle_events(fanout, jobs).await;
+    batch::settle_all(queue, &QueueName::Events, opts, report, &mut counts).await;
+    Ok(counts)
 }
 
 /// Runs the fan-out loop until `shutdown` completes; the batch in hand is finished first.

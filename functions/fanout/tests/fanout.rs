@@ -1,4 +1,5 @@
-//! Fan-out against the embedded backend: idempotency, partial batch failures, filters.
+//! Fan-out against the embedded backend: idempotency, partial batch failures, filters, whole
+//! batches, jobs that could not be sent.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -6,12 +7,14 @@ use std::time::Duration;
 
 use chrono::Utc;
 use openwa_core::clock::SystemClock;
+use openwa_core::error::Error;
 use openwa_core::event::{Event, EventType};
 use openwa_core::id::{SessionId, WebhookId};
 use openwa_core::page::PageRequest;
-use openwa_core::ports::{Backend, NewJob, QueueName};
-use openwa_core::webhook::{EventPattern, Webhook, WebhookSecret, WebhookTarget};
-use openwa_fanout::{Fanout, Handled, handle_batch, handle_events};
+use openwa_core::ports::{Backend, DeadJob, JobQueue, NewJob, QueueName, ReceivedJob};
+use openwa_core::webhook::schedule::delivery_id_for;
+use openwa_core::webhook::{DeliveryJob, EventPattern, Webhook, WebhookSecret, WebhookTarget};
+use openwa_fanout::{Fanout, Handled, Incoming, handle_batch, handle_events};
 
 struct App {
     backend: Backend,
@@ -240,4 +243,223 @@ async fn session_filters_keep_other_sessions_events_out() {
     assert_eq!(deliveries_of(&app, &only_a).await, 1);
     assert_eq!(deliveries_of(&app, &every).await, 3);
     assert_eq!(deliveries_of(&app, &inactive).await, 0);
+}
+
+/// The embedded queue, except that `send_batch` refuses the jobs of one event.
+struct RefusingQueue {
+    inner: Arc<dyn JobQueue>,
+    /// Jobs whose body mentions this (an event id) are refused.
+    refuse: std::sync::Mutex<Option<String>>,
+}
+
+#[async_trait::async_trait]
+impl JobQueue for RefusingQueue {
+    async fn ensure(&self, queue: &QueueName) -> openwa_core::Result<()> {
+        self.inner.ensure(queue).await
+    }
+    async fn delete(&self, queue: &QueueName) -> openwa_core::Result<()> {
+        self.inner.delete(queue).await
+    }
+    async fn send(&self, queue: &QueueName, job: NewJob) -> openwa_core::Result<()> {
+        self.inner.send(queue, job).await
+    }
+    async fn send_batch(
+        &self,
+        queue: &QueueName,
+        jobs: Vec<NewJob>,
+    ) -> Vec<openwa_core::Result<()>> {
+        let refuse = self.refuse.lock().unwrap().clone();
+        let mut out = Vec::new();
+        for job in jobs {
+            let refused = refuse
+                .as_deref()
+                .is_some_and(|id| String::from_utf8_lossy(&job.body).contains(id));
+            out.push(if refused {
+                Err(Error::unavailable("SendMessageBatch: throttled"))
+            } else {
+                self.inner.send(queue, job).await
+            });
+        }
+        out
+    }
+    async fn receive(
+        &self,
+        queue: &QueueName,
+        max: u32,
+        visibility: Duration,
+        wait: Duration,
+    ) -> openwa_core::Result<Vec<ReceivedJob>> {
+        self.inner.receive(queue, max, visibility, wait).await
+    }
+    async fn ack(&self, queue: &QueueName, receipt: &str) -> openwa_core::Result<()> {
+        self.inner.ack(queue, receipt).await
+    }
+    async fn retry_later(
+        &self,
+        queue: &QueueName,
+        receipt: &str,
+        delay: Duration,
+    ) -> openwa_core::Result<()> {
+        self.inner.retry_later(queue, receipt, delay).await
+    }
+    async fn extend(
+        &self,
+        queue: &QueueName,
+        receipt: &str,
+        visibility: Duration,
+    ) -> openwa_core::Result<()> {
+        self.inner.extend(queue, receipt, visibility).await
+    }
+    async fn dead_letter(
+        &self,
+        queue: &QueueName,
+        receipt: &str,
+        reason: &str,
+    ) -> openwa_core::Result<()> {
+        self.inner.dead_letter(queue, receipt, reason).await
+    }
+    async fn dead_letters(
+        &self,
+        queue: &QueueName,
+        limit: u32,
+    ) -> openwa_core::Result<Vec<DeadJob>> {
+        self.inner.dead_letters(queue, limit).await
+    }
+    async fn depth(&self, queue: &QueueName) -> openwa_core::Result<u64> {
+        self.inner.depth(queue).await
+    }
+}
+
+async fn delivery_jobs(app: &App) -> Vec<DeliveryJob> {
+    let mut all = Vec::new();
+    loop {
+        let got = app
+            .backend
+            .queue
+            .receive(
+                &QueueName::Deliveries,
+                10,
+                Duration::from_secs(30),
+                Duration::from_millis(100),
+            )
+            .await
+            .unwrap();
+        if got.is_empty() {
+            return all;
+        }
+        all.extend(got.iter().map(|j| serde_json::from_slice(&j.body).unwrap()));
+    }
+}
+
+#[tokio::test]
+async fn a_batch_expands_every_event_once_and_its_jobs_carry_the_event() {
+    let app = spawn_app().await;
+    let hooks = [
+        subscribe(&app, Some("a"), &["*"]).await,
+        subscribe(&app, None, &["message.*"]).await,
+    ];
+    let events: Vec<Event> = (0..10)
+        .map(|i| {
+            event(
+                EventType::MessageReceived,
+                Some(if i % 2 == 0 { "a" } else { "b" }),
+            )
+        })
+        .collect();
+    let mut batch: Vec<Incoming> = events
+        .iter()
+        .map(|e| Incoming {
+            event: e.clone(),
+            received_before: false,
+        })
+        .collect();
+    // An SQS duplicate of the first event in the same batch.
+    batch.push(batch[0].clone());
+
+    let results = app.fanout.expand_batch(batch).await;
+
+    let created: Vec<usize> = results
+        .iter()
+        .map(|r| r.as_ref().unwrap().created)
+        .collect();
+    assert_eq!(created, [2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 0]);
+    assert_eq!(deliveries_of(&app, &hooks[0]).await, 5);
+    assert_eq!(deliveries_of(&app, &hooks[1]).await, 10);
+    let jobs = delivery_jobs(&app).await;
+    assert_eq!(
+        jobs.len(),
+        15,
+        "one job per delivery, none for the duplicate"
+    );
+    for job in &jobs {
+        let carried = job.event.as_ref().expect("the job carries its event");
+        let webhook = job.webhook_id.as_ref().expect("and its webhook");
+        assert!(events.contains(carried));
+        assert_eq!(job.delivery_id, delivery_id_for(webhook, &carried.id));
+        assert_eq!(job.attempt, Some(1));
+    }
+}
+
+#[tokio::test]
+async fn an_event_whose_jobs_were_not_sent_fails_alone_and_its_retry_sends_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = openwa_infra::embedded::open(dir.path(), Arc::new(SystemClock)).unwrap();
+    backend.queue.ensure(&QueueName::Events).await.unwrap();
+    backend.queue.ensure(&QueueName::Deliveries).await.unwrap();
+    let refusing = Arc::new(RefusingQueue {
+        inner: backend.queue.clone(),
+        refuse: std::sync::Mutex::new(None),
+    });
+    let app = App {
+        fanout: Fanout {
+            queue: refusing.clone(),
+            ..Fanout::from_backend(&backend)
+        },
+        backend,
+        _dir: dir,
+    };
+    let hook = subscribe(&app, None, &["*"]).await;
+    let events: Vec<Event> = (0..3)
+        .map(|_| event(EventType::MessageReceived, Some("a")))
+        .collect();
+    *refusing.refuse.lock().unwrap() = Some(events[1].id.to_string());
+    let incoming = |received_before| {
+        events
+            .iter()
+            .map(|e| Incoming {
+                event: e.clone(),
+                received_before,
+            })
+            .collect::<Vec<_>>()
+    };
+
+    let first = app.fanout.expand_batch(incoming(false)).await;
+
+    assert!(first[0].is_ok() && first[2].is_ok());
+    assert!(
+        matches!(first[1], Err(Error::Unavailable { .. })),
+        "{first:?}"
+    );
+    assert_eq!(delivery_jobs(&app).await.len(), 2);
+
+    // The failed event's message comes back (received before): its delivery exists and was
+    // never attempted, so its job is sent now.
+    *refusing.refuse.lock().unwrap() = None;
+    let retry = app
+        .fanout
+        .expand_batch(vec![Incoming {
+            event: events[1].clone(),
+            received_before: true,
+        }])
+        .await;
+
+    let again = retry[0].as_ref().unwrap();
+    assert_eq!(
+        (again.seen_before, again.created, again.enqueued),
+        (true, 0, 1)
+    );
+    let jobs = delivery_jobs(&app).await;
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].event.as_ref().map(|e| &e.id), Some(&events[1].id));
+    assert_eq!(deliveries_of(&app, &hook).await, 3);
 }

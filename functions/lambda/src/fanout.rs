@@ -2,7 +2,8 @@
 //! job) per matching active webhook.
 //!
 //! Everything but the SQS framing is [`openwa_fanout`]'s: [`openwa_fanout::handle_events`]
-//! expands each record concurrently and reports which failed. A record fails when its body is
+//! expands the batch's records together (one subscription lookup, one write of events and
+//! deliveries, batched job sends) and reports which failed. A record fails when its body is
 //! not an event (malformed: no retry can help, so after `maxReceiveCount` receives SQS's redrive
 //! moves it to the events dead-letter queue) or when a store or queue call failed (retried by
 //! redelivery). Expansion is idempotent on the event id, so a redelivered record creates no

@@ -7,6 +7,7 @@ pub mod authorizer;
 pub mod deliver;
 pub mod fanout;
 pub mod ingress;
+pub mod outbox;
 pub mod sqs_event;
 
 /// JSON lines to stdout (CloudWatch stamps the time), filtered by `RUST_LOG`.

@@ -15,7 +15,7 @@ use openwa_core::id::{MessageId, SessionId};
 use openwa_core::jid::WaMessageId;
 use openwa_core::message::{Message, StatusUpdate};
 use openwa_core::page::{Page, PageRequest};
-use openwa_core::ports::{Backend, Inserted, MessageFilter, MessageStore, QueueName};
+use openwa_core::ports::{Acceptance, Backend, Inserted, MessageFilter, MessageStore, QueueName};
 use openwa_core::session::{Session, SessionConfig};
 use openwa_lambda::ingress::Ingress;
 use openwa_lambda::sqs_event::failed_ids;
@@ -210,6 +210,9 @@ fn down<T>() -> Result<T> {
 #[async_trait]
 impl MessageStore for DownMessages {
     async fn insert(&self, _: &Message) -> Result<Inserted> {
+        down()
+    }
+    async fn accept(&self, _: &Acceptance) -> Result<Inserted> {
         down()
     }
     async fn get(&self, _: &SessionId, _: &MessageId) -> Result<Message> {

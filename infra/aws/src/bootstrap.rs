@@ -8,7 +8,8 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, SseSpecification, TableStatus, TimeToLiveSpecification,
+    ProjectionType, ScalarAttributeType, SseSpecification, StreamSpecification, StreamViewType,
+    TableStatus, TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use openwa_core::error::{Error, Result};
@@ -77,6 +78,7 @@ async fn ensure_table(ctx: &AwsContext, report: &mut BootstrapReport) -> Result<
         .table_name(name)
         .billing_mode(BillingMode::PayPerRequest)
         .sse_specification(SseSpecification::builder().enabled(true).build())
+        .stream_specification(stream_spec())
         .key_schema(key(table::PK, KeyType::Hash))
         .key_schema(key(table::SK, KeyType::Range))
         .attribute_definitions(attr(table::PK))
@@ -105,6 +107,9 @@ async fn ensure_table(ctx: &AwsContext, report: &mut BootstrapReport) -> Result<
         Err(e) => return Err(sdk_error("CreateTable", e)),
     };
     wait_for_table(ctx).await?;
+    if !created {
+        ensure_stream(ctx).await?;
+    }
     let ttl = ctx
         .dynamo
         .describe_time_to_live()
@@ -133,6 +138,42 @@ async fn ensure_table(ctx: &AwsContext, report: &mut BootstrapReport) -> Result<
     }
     record(report, created, format!("dynamodb table {name}"));
     Ok(())
+}
+
+/// New images on the table's stream (the outbox relay's source).
+fn stream_spec() -> StreamSpecification {
+    StreamSpecification::builder()
+        .stream_enabled(true)
+        .stream_view_type(StreamViewType::from(table::STREAM_VIEW))
+        .build()
+        .expect("stream spec has all fields")
+}
+
+/// Turns the stream on for a table created before the outbox existed.
+async fn ensure_stream(ctx: &AwsContext) -> Result<()> {
+    let name = &ctx.settings.table;
+    let described = ctx
+        .dynamo
+        .describe_table()
+        .table_name(name)
+        .send()
+        .await
+        .map_err(|e| sdk_error("DescribeTable", e))?;
+    let enabled = described
+        .table()
+        .and_then(|t| t.stream_specification())
+        .is_some_and(|s| s.stream_enabled());
+    if enabled {
+        return Ok(());
+    }
+    ctx.dynamo
+        .update_table()
+        .table_name(name)
+        .stream_specification(stream_spec())
+        .send()
+        .await
+        .map_err(|e| sdk_error("UpdateTable", e))?;
+    wait_for_table(ctx).await
 }
 
 async fn wait_for_table(ctx: &AwsContext) -> Result<()> {

@@ -26,6 +26,9 @@ pub struct AwsContext {
     pub clock: Arc<dyn Clock>,
     /// Every operation the clients above started (retries not counted twice).
     pub calls: Arc<CallCounter>,
+    /// The SDK configuration the clients came from, for clients only some binaries need (the
+    /// DynamoDB Streams client of the polling outbox relay: [`Self::streams_client`]).
+    pub sdk: aws_config::SdkConfig,
 }
 
 impl AwsContext {
@@ -68,7 +71,16 @@ impl AwsContext {
             secrets: aws_sdk_secretsmanager::Client::from_conf(secrets_conf),
             clock,
             calls,
+            sdk: sdk.clone(),
         }
+    }
+
+    /// A DynamoDB Streams client on the same configuration, counted like the others.
+    pub fn streams_client(&self) -> aws_sdk_dynamodbstreams::Client {
+        let conf = aws_sdk_dynamodbstreams::config::Builder::from(&self.sdk)
+            .interceptor(Counting(self.calls.clone()))
+            .build();
+        aws_sdk_dynamodbstreams::Client::from_conf(conf)
     }
 }
 

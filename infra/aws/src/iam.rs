@@ -7,9 +7,10 @@
 //! How the actions were derived: every `ctx.dynamo.<op>()`, `ctx.sqs.<op>()`, `ctx.s3.<op>()`
 //! and `ctx.secrets.<op>()` call site in `src/` maps to one IAM action (`transact_write_items`
 //! -> `dynamodb:TransactWriteItems`, plus `dynamodb:ConditionCheckItem` for its condition
-//! checks; `send_message_batch` -> `sqs:SendMessage`; presigned S3 URLs are signed with the
-//! function's own credentials, so they need `s3:GetObject`/`s3:PutObject` too). Each
-//! component gets the ports it actually uses.
+//! checks; `send_message_batch` -> `sqs:SendMessage`; `delete_message_batch` ->
+//! `sqs:DeleteMessage`; `batch_get_item` -> `dynamodb:BatchGetItem`; presigned S3 URLs are
+//! signed with the function's own credentials, so they need `s3:GetObject`/`s3:PutObject`
+//! too). Each component gets the ports it actually uses.
 
 use crate::resources::{bucket, secrets};
 use crate::settings::env as settings_env;
@@ -21,6 +22,8 @@ use crate::settings::env as settings_env;
 pub enum Target {
     /// The table and its indexes (`<table>` and `<table>/index/*`).
     Table,
+    /// The table's stream (read by the outbox function's event source mapping).
+    TableStream,
     /// One static queue, by suffix (`events`, `deliveries-dlq`, …).
     Queue(&'static str),
     /// Every session's queues: `<prefix>-send-*` and `<prefix>-control-*`, created and deleted
@@ -43,6 +46,7 @@ impl Target {
     pub fn hints(self) -> Vec<String> {
         match self {
             Target::Table => vec!["var.table_arn".into(), "/index/*".into()],
+            Target::TableStream => vec!["var.table_stream_arn".into()],
             Target::Queue(suffix) => vec![format!("var.queue_arns[\"{suffix}\"]")],
             Target::SessionQueues => vec![
                 "-send-*".into(),
@@ -352,6 +356,37 @@ pub const INGRESS: Component = Component {
     env: SETTINGS_ENV,
 };
 
+pub const OUTBOX: Component = Component {
+    binary: "openwa-outbox",
+    policy: "outbox",
+    grants: &[
+        // The stream event source mapping reads the stream with the function's role.
+        Grant {
+            target: Target::TableStream,
+            actions: &[
+                "dynamodb:DescribeStream",
+                "dynamodb:GetRecords",
+                "dynamodb:GetShardIterator",
+            ],
+        },
+        // The session's metadata, attached to each event.
+        Grant {
+            target: Target::Table,
+            actions: DYNAMO_READ,
+        },
+        Grant {
+            target: Target::Queue("events"),
+            actions: SQS_PRODUCE,
+        },
+        // Events over SQS's size limit go through S3.
+        Grant {
+            target: Target::Objects(bucket::OVERSIZE_PREFIX),
+            actions: OBJECTS_RW,
+        },
+    ],
+    env: SETTINGS_ENV,
+};
+
 /// Namespace of the metrics runners publish (`runner/src/cloud.rs`, as CloudWatch Embedded
 /// Metric Format lines on stdout: the log driver delivers them, so no `PutMetricData` grant).
 pub const METRICS_NAMESPACE: &str = "openwa";
@@ -422,7 +457,7 @@ pub const RUNNER: Component = Component {
 };
 
 /// Every deployable, in the order of `terraform/modules/functions` then the runner.
-pub const COMPONENTS: [Component; 6] = [API, AUTHORIZER, FANOUT, DELIVER, INGRESS, RUNNER];
+pub const COMPONENTS: [Component; 7] = [API, AUTHORIZER, FANOUT, DELIVER, INGRESS, OUTBOX, RUNNER];
 
 /// Actions that may be granted on `*` (no resource-level permissions exist for them).
 pub const UNSCOPED_ACTIONS: &[&str] = &[

@@ -13,6 +13,7 @@
 //!   first admin key, in Secrets Manager
 //! - [`dynamo`]: the stores and the rate limiter; [`sqs`]: the job queue; [`s3`]: blobs;
 //!   [`secrets`]: secrets with a cache
+//! - [`outbox`]: the relay from the table's outbox (its stream) to the events queue
 //! - `testing` (feature `testing`): fresh stacks on the test endpoint
 
 pub mod admin_key;
@@ -21,6 +22,7 @@ pub mod context;
 pub mod dynamo;
 pub mod error;
 pub mod iam;
+pub mod outbox;
 pub mod resources;
 pub mod s3;
 pub mod secrets;

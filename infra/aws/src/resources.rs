@@ -46,6 +46,10 @@ pub mod table {
         sk: "gsi2sk",
     };
     pub const GSIS: [Gsi; 2] = [GSI1, GSI2];
+
+    /// The table's stream carries new item images: the outbox relay reads the outbox items
+    /// from it (`dynamo::outbox`).
+    pub const STREAM_VIEW: &str = "NEW_IMAGE";
 }
 
 /// A queue the stack creates up front.

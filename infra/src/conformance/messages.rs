@@ -1,5 +1,6 @@
-//! Message store checks: idempotent inserts (also under concurrency), forward-only status,
-//! lookups, filters and cursor pagination.
+//! Message store checks: idempotent inserts (also under concurrency), accepted sends (message,
+//! audit entry and event in one write), forward-only status, lookups, filters and cursor
+//! pagination.
 
 use std::collections::HashSet;
 
@@ -7,10 +8,15 @@ use openwa_core::Error;
 use openwa_core::jid::WaMessageId;
 use openwa_core::message::{Direction, Failure, MessageStatus, StatusUpdate};
 use openwa_core::page::PageRequest;
-use openwa_core::ports::{Inserted, MessageFilter};
+use std::time::Duration;
+
+use openwa_core::audit::{AuditEntry, AuditFilter};
+use openwa_core::event::{Event, EventType};
+use openwa_core::message::Message;
+use openwa_core::ports::{Acceptance, Inserted, MessageFilter, QueueName};
 
 use super::Fixture;
-use super::fixtures::{at, base_time, chat, inbound, message, session_id};
+use super::fixtures::{at, base_time, chat, inbound, message, session, session_id};
 use crate::assert_err;
 
 pub async fn a_message_reads_back_with_its_fingerprint(make: impl AsyncFn() -> Fixture) {
@@ -343,5 +349,149 @@ pub async fn deleting_a_session_removes_only_its_messages(make: impl AsyncFn() -
     assert_eq!(
         fx.backend.messages.get(&kept, &survivor.id).await.unwrap(),
         survivor
+    );
+}
+
+/// What the API writes for one send of `m`.
+fn acceptance(m: &Message) -> Acceptance {
+    Acceptance {
+        message: m.clone(),
+        audit: AuditEntry::new(
+            None,
+            "message.send",
+            format!("message:{}", m.id),
+            Some(m.session_id.clone()),
+            "ok",
+            m.created_at,
+        ),
+        event: Event::new(
+            EventType::MessageQueued,
+            Some(m.session_id.clone()),
+            m.created_at,
+            serde_json::to_value(m).expect("message serialises"),
+        ),
+    }
+}
+
+/// Every event on the events queue within a few seconds (acked as read).
+async fn queued_events(fx: &Fixture) -> Vec<Event> {
+    fx.drain_outbox().await;
+    let queue = &fx.backend.queue;
+    let mut events = Vec::new();
+    let mut wait = Duration::from_secs(3);
+    loop {
+        let jobs = match queue
+            .receive(&QueueName::Events, 10, Duration::from_secs(30), wait)
+            .await
+        {
+            Ok(jobs) => jobs,
+            // No event was ever published: the queue may not exist yet.
+            Err(Error::NotFound { .. }) => return events,
+            Err(e) => panic!("receiving events: {e}"),
+        };
+        if jobs.is_empty() {
+            return events;
+        }
+        for job in jobs {
+            events.push(serde_json::from_slice(&job.body).expect("an event"));
+            queue.ack(&QueueName::Events, &job.receipt).await.unwrap();
+        }
+        wait = Duration::from_millis(500);
+    }
+}
+
+async fn audit_of(fx: &Fixture, m: &Message) -> Vec<AuditEntry> {
+    let filter = AuditFilter {
+        session_id: Some(m.session_id.clone()),
+        ..AuditFilter::default()
+    };
+    fx.backend
+        .audit
+        .list(&filter, &PageRequest::first(100))
+        .await
+        .unwrap()
+        .items
+}
+
+pub async fn an_accepted_send_stores_its_message_audit_entry_and_event(
+    make: impl AsyncFn() -> Fixture,
+) {
+    let fx = make().await;
+    let sid = session_id("acc");
+    let s = session(&sid, base_time());
+    fx.backend.sessions.create(&s).await.unwrap();
+    let m = message(&sid, &chat(1), Some("k-1"), base_time());
+    let a = acceptance(&m);
+
+    assert_eq!(
+        fx.backend.messages.accept(&a).await.unwrap(),
+        Inserted::Created
+    );
+    assert_eq!(fx.backend.messages.get(&sid, &m.id).await.unwrap(), m);
+    assert_eq!(audit_of(&fx, &m).await, vec![a.audit.clone()]);
+    // The event arrives with the session's metadata attached on the way.
+    let mut expected = a.event.clone();
+    expected.metadata = s.config.metadata.clone();
+    assert!(!expected.metadata.is_empty());
+    assert_eq!(queued_events(&fx).await, vec![expected]);
+}
+
+pub async fn accepting_for_an_unknown_session_writes_nothing(make: impl AsyncFn() -> Fixture) {
+    let fx = make().await;
+    let sid = session_id("gone");
+    let m = message(&sid, &chat(1), Some("k-1"), base_time());
+
+    assert_err!(
+        fx.backend.messages.accept(&acceptance(&m)).await,
+        Error::NotFound {
+            resource: "session"
+        }
+    );
+    assert_err!(
+        fx.backend.messages.get(&sid, &m.id).await,
+        Error::NotFound { .. }
+    );
+    assert!(audit_of(&fx, &m).await.is_empty());
+    assert!(queued_events(&fx).await.is_empty());
+    // The key was not taken: once the session exists, the same key is a new message.
+    fx.backend
+        .sessions
+        .create(&session(&sid, base_time()))
+        .await
+        .unwrap();
+    assert_eq!(
+        fx.backend.messages.accept(&acceptance(&m)).await.unwrap(),
+        Inserted::Created
+    );
+}
+
+pub async fn a_replayed_acceptance_writes_no_second_audit_entry_or_event(
+    make: impl AsyncFn() -> Fixture,
+) {
+    let fx = make().await;
+    let sid = session_id("rep");
+    fx.backend
+        .sessions
+        .create(&session(&sid, base_time()))
+        .await
+        .unwrap();
+    let first = message(&sid, &chat(1), Some("order-7"), base_time());
+    let replay = message(&sid, &chat(1), Some("order-7"), base_time());
+    let a = acceptance(&first);
+    fx.backend.messages.accept(&a).await.unwrap();
+
+    assert_eq!(
+        fx.backend
+            .messages
+            .accept(&acceptance(&replay))
+            .await
+            .unwrap(),
+        Inserted::Existing(first.clone())
+    );
+    assert_eq!(audit_of(&fx, &first).await, vec![a.audit.clone()]);
+    let events = queued_events(&fx).await;
+    assert_eq!(
+        events.iter().map(|e| e.id.clone()).collect::<Vec<_>>(),
+        vec![a.event.id.clone()]
     );
 }

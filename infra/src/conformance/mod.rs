@@ -19,9 +19,11 @@
 //! - [`sessions`]: sessions and the lease
 //! - [`messages`]: messages, idempotency, status, pagination
 //! - [`records`]: API keys, audit, webhooks, deliveries, events
+//! - [`batches`]: fan-out's and delivery's batch operations (stores and queue)
 //! - [`queue`]: the job queue
 //! - [`other`]: blobs, secrets, rate limiter
 
+pub mod batches;
 pub mod fixtures;
 pub mod messages;
 pub mod other;
@@ -34,11 +36,18 @@ use std::any::Any;
 use openwa_core::Error;
 use openwa_core::ports::Backend;
 
+/// Moves whatever the backend's stores wrote into their outbox on to the events queue (the
+/// AWS family's stream relay); the embedded family's outbox is its queue, so it needs none.
+pub type OutboxDrain = std::sync::Arc<
+    dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send + Sync,
+>;
+
 /// A fresh backend for one check.
 pub struct Fixture {
     pub backend: Backend,
     /// How many receives the queue allows before dead-lettering a job.
     pub max_receives: u32,
+    outbox: Option<OutboxDrain>,
     /// Dropped with the fixture, after the backend (temp dirs, test prefixes).
     _guard: Box<dyn Any + Send + Sync>,
 }
@@ -48,7 +57,21 @@ impl Fixture {
         Self {
             backend,
             max_receives,
+            outbox: None,
             _guard: Box::new(guard),
+        }
+    }
+
+    /// Sets how this backend's outbox reaches the events queue.
+    pub fn with_outbox_drain(mut self, drain: OutboxDrain) -> Self {
+        self.outbox = Some(drain);
+        self
+    }
+
+    /// Runs the outbox relay once, if the backend has one.
+    pub async fn drain_outbox(&self) {
+        if let Some(drain) = &self.outbox {
+            drain().await;
         }
     }
 }
@@ -97,6 +120,9 @@ macro_rules! conformance_tests {
             messages::message_lists_filter_by_chat_direction_and_status,
             messages::a_cursor_that_does_not_decode_is_invalid,
             messages::deleting_a_session_removes_only_its_messages,
+            messages::an_accepted_send_stores_its_message_audit_entry_and_event,
+            messages::accepting_for_an_unknown_session_writes_nothing,
+            messages::a_replayed_acceptance_writes_no_second_audit_entry_or_event,
             records::api_keys_are_found_by_the_hash_of_their_secret,
             records::a_duplicate_api_key_is_a_conflict,
             records::the_first_revocation_wins_and_touch_records_use,
@@ -109,6 +135,13 @@ macro_rules! conformance_tests {
             records::delivery_updates_and_attempts_are_stored,
             records::deliveries_list_by_status_and_range,
             records::events_are_stored_once,
+            batches::a_fanout_batch_stores_each_event_and_delivery_once,
+            batches::a_large_fanout_batch_is_stored_whole,
+            batches::deliveries_and_webhooks_are_read_in_batches,
+            batches::an_outcome_records_the_attempt_and_the_delivery_together,
+            batches::outcomes_of_a_batch_are_recorded_each_with_its_delivery,
+            batches::a_batch_send_enqueues_every_job_and_fails_alone,
+            batches::a_batch_ack_deletes_every_job_and_refuses_stale_receipts,
             queue::sending_to_a_queue_never_ensured_is_not_found,
             queue::an_acked_job_is_gone,
             queue::an_unacked_job_comes_back_after_its_visibility_timeout,

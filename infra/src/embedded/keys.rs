@@ -138,6 +138,29 @@ impl ApiKeyStore for SqliteApiKeyStore {
     }
 }
 
+/// Appends an audit entry inside the caller's write transaction.
+pub(crate) fn append_in(tx: &rusqlite::Transaction<'_>, entry: &AuditEntry) -> DbResult<()> {
+    let at = to_ns(entry.at)?;
+    let body = serde_json::to_string(entry).map_err(|e| Error::unexpected(e.to_string()))?;
+    let inserted = tx
+        .prepare_cached("INSERT INTO audit (id, at_ns, action, key_id, session_id, body) VALUES (?, ?, ?, ?, ?, ?)")?
+        .execute(params![
+            entry.id.to_string(),
+            at,
+            entry.action,
+            opt_text(entry.key_id.as_ref()),
+            opt_text(entry.session_id.as_ref()),
+            body
+        ])
+        .map_err(DbError::from);
+    match inserted {
+        Err(e) if e.is_unique_violation() => {
+            Err(Error::conflict("an audit entry with that id exists").into())
+        }
+        other => other.map(|_| ()),
+    }
+}
+
 pub struct SqliteAuditStore {
     db: Arc<Db>,
 }
@@ -152,25 +175,8 @@ impl SqliteAuditStore {
 impl AuditStore for SqliteAuditStore {
     #[tracing::instrument(skip_all, fields(action = %entry.action))]
     async fn append(&self, entry: &AuditEntry) -> Result<()> {
-        let at = to_ns(entry.at)?;
-        let body = serde_json::to_string(entry).map_err(|e| Error::unexpected(e.to_string()))?;
-        let (id, action) = (entry.id.to_string(), entry.action.clone());
-        let (key_id, session_id) = (
-            opt_text(entry.key_id.as_ref()),
-            opt_text(entry.session_id.as_ref()),
-        );
-        self.db
-            .write(move |tx| {
-                let inserted = tx
-                    .prepare_cached("INSERT INTO audit (id, at_ns, action, key_id, session_id, body) VALUES (?, ?, ?, ?, ?, ?)")?
-                    .execute(params![id, at, action, key_id, session_id, body])
-                    .map_err(DbError::from);
-                match inserted {
-                    Err(e) if e.is_unique_violation() => Err(Error::conflict("an audit entry with that id exists").into()),
-                    other => other.map(|_| ()),
-                }
-            })
-            .await
+        let entry = entry.clone();
+        self.db.write(move |tx| append_in(tx, &entry)).await
     }
 
     async fn list(&self, filter: &AuditFilter, page: &PageRequest) -> Result<Page<AuditEntry>> {

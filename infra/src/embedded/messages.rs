@@ -1,28 +1,36 @@
 //! [`MessageStore`] on SQLite: idempotent inserts on `(session, idempotency key)`, forward-only
-//! status changes, lookups by WhatsApp id and filtered newest-first listings.
+//! status changes, lookups by WhatsApp id and filtered newest-first listings. An accepted send
+//! (message, audit entry, `message.queued` event on the job queue) is one transaction: the
+//! queue lives in the same database, so it is its own outbox.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use openwa_core::clock::Clock;
 use openwa_core::error::{Error, Result};
 use openwa_core::id::{MessageId, SessionId};
 use openwa_core::jid::WaMessageId;
 use openwa_core::message::{Message, StatusUpdate};
 use openwa_core::page::{Page, PageRequest};
-use openwa_core::ports::{Inserted, MessageFilter, MessageStore};
+use openwa_core::ports::{Acceptance, Inserted, MessageFilter, MessageStore, QueueName};
 use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
 use super::codec::{PageQuery, opt_text, to_ns};
 use super::db::{Db, DbError, DbResult};
+use super::queue::SqliteJobQueue;
 
 pub struct SqliteMessageStore {
     db: Arc<Db>,
+    /// The job queue of the same database: accepted sends put their event on it in the
+    /// message's own transaction.
+    queue: Arc<SqliteJobQueue>,
+    clock: Arc<dyn Clock>,
 }
 
 impl SqliteMessageStore {
-    pub(crate) fn new(db: Arc<Db>) -> Self {
-        Self { db }
+    pub(crate) fn new(db: Arc<Db>, queue: Arc<SqliteJobQueue>, clock: Arc<dyn Clock>) -> Self {
+        Self { db, queue, clock }
     }
 }
 
@@ -53,53 +61,82 @@ fn by_id(conn: &Connection, session: &str, id: &str) -> DbResult<Option<Message>
     )
 }
 
+/// Inserts `m` inside the caller's write transaction (idempotent on the session's key).
+fn insert_in(tx: &Transaction<'_>, m: &Message) -> DbResult<Inserted> {
+    let body = serde_json::to_string(m).map_err(|e| Error::unexpected(e.to_string()))?;
+    let created = to_ns(m.created_at)?;
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO messages (id, session_id, chat_id, direction, status, wa_id, idempotency_key,
+                                   request_fingerprint, created_ns, body)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )?
+        .execute(params![
+            m.id.as_str(),
+            m.session_id.as_str(),
+            m.chat_id.as_str(),
+            m.direction.as_str(),
+            m.status.as_str(),
+            opt_text(m.wa_id.as_ref()),
+            m.idempotency_key,
+            m.request_fingerprint,
+            created,
+            body,
+        ])
+        .map_err(DbError::from);
+    match inserted {
+        Ok(_) => Ok(Inserted::Created),
+        Err(e) if e.is_unique_violation() => {
+            let existing = match &m.idempotency_key {
+                Some(key) => find(
+                    tx,
+                    "SELECT body, request_fingerprint FROM messages WHERE session_id = ?1 AND idempotency_key = ?2",
+                    params![m.session_id.as_str(), key],
+                )?,
+                None => None,
+            };
+            existing
+                .map(Inserted::Existing)
+                .ok_or_else(|| Error::conflict(format!("message {} exists", m.id)).into())
+        }
+        Err(e) => Err(e),
+    }
+}
+
 #[async_trait]
 impl MessageStore for SqliteMessageStore {
     #[tracing::instrument(skip_all, fields(session_id = %message.session_id, message_id = %message.id))]
     async fn insert(&self, message: &Message) -> Result<Inserted> {
         let m = message.clone();
-        let body = serde_json::to_string(&m).map_err(|e| Error::unexpected(e.to_string()))?;
-        let created = to_ns(m.created_at)?;
-        self.db
+        self.db.write(move |tx| insert_in(tx, &m)).await
+    }
+
+    #[tracing::instrument(skip_all, fields(session_id = %acceptance.message.session_id, message_id = %acceptance.message.id))]
+    async fn accept(&self, acceptance: &Acceptance) -> Result<Inserted> {
+        let a = acceptance.clone();
+        let now = to_ns(self.clock.now())?;
+        let inserted = self
+            .db
             .write(move |tx| {
-                let inserted = tx
-                    .prepare_cached(
-                        "INSERT INTO messages (id, session_id, chat_id, direction, status, wa_id, idempotency_key,
-                                               request_fingerprint, created_ns, body)
-                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    )?
-                    .execute(params![
-                        m.id.as_str(),
-                        m.session_id.as_str(),
-                        m.chat_id.as_str(),
-                        m.direction.as_str(),
-                        m.status.as_str(),
-                        opt_text(m.wa_id.as_ref()),
-                        m.idempotency_key,
-                        m.request_fingerprint,
-                        created,
-                        body,
-                    ])
-                    .map_err(DbError::from);
-                match inserted {
-                    Ok(_) => Ok(Inserted::Created),
-                    Err(e) if e.is_unique_violation() => {
-                        let existing = match &m.idempotency_key {
-                            Some(key) => find(
-                                tx,
-                                "SELECT body, request_fingerprint FROM messages WHERE session_id = ?1 AND idempotency_key = ?2",
-                                params![m.session_id.as_str(), key],
-                            )?,
-                            None => None,
-                        };
-                        existing
-                            .map(Inserted::Existing)
-                            .ok_or_else(|| Error::conflict(format!("message {} exists", m.id)).into())
+                let session = super::sessions::load(tx, a.message.session_id.as_str())?;
+                let inserted = insert_in(tx, &a.message)?;
+                if inserted == Inserted::Created {
+                    super::keys::append_in(tx, &a.audit)?;
+                    let mut event = a.event;
+                    if event.metadata.is_empty() {
+                        event.metadata = session.config.metadata;
                     }
-                    Err(e) => Err(e),
+                    let body = serde_json::to_vec(&event)
+                        .map_err(|e| Error::unexpected(format!("event does not serialise: {e}")))?;
+                    SqliteJobQueue::send_in(tx, &QueueName::Events, &body, now)?;
                 }
+                Ok(inserted)
             })
-            .await
+            .await?;
+        if inserted == Inserted::Created {
+            self.queue.wake(&QueueName::Events);
+        }
+        Ok(inserted)
     }
 
     async fn get(&self, session: &SessionId, id: &MessageId) -> Result<Message> {

@@ -118,15 +118,20 @@ pub fn open_with(
         dedup_window: config.dedup_window,
         poll_interval: config.poll_interval,
     };
+    let queue = Arc::new(SqliteJobQueue::new(db.clone(), clock.clone(), queue_config));
     Ok(Backend {
         sessions: Arc::new(SqliteSessionStore::new(db.clone(), clock.clone())),
-        messages: Arc::new(SqliteMessageStore::new(db.clone())),
+        messages: Arc::new(SqliteMessageStore::new(
+            db.clone(),
+            queue.clone(),
+            clock.clone(),
+        )),
         keys: Arc::new(SqliteApiKeyStore::new(db.clone())),
         audit: Arc::new(SqliteAuditStore::new(db.clone())),
         webhooks: Arc::new(SqliteWebhookStore::new(db.clone())),
         deliveries: Arc::new(SqliteDeliveryStore::new(db.clone())),
         events: Arc::new(SqliteEventStore::new(db.clone())),
-        queue: Arc::new(SqliteJobQueue::new(db, clock.clone(), queue_config)),
+        queue,
         blobs: Arc::new(FsBlobStore::open(&data_dir.join(BLOB_DIR))?),
         secrets: Arc::new(EnvSecrets::new(FileSecrets::new(
             &data_dir.join(SECRETS_FILE),

@@ -36,7 +36,7 @@ const NOT_FOUND: Error = Error::NotFound {
     resource: "session",
 };
 
-fn load(tx: &rusqlite::Connection, id: &str) -> DbResult<Session> {
+pub(crate) fn load(tx: &rusqlite::Connection, id: &str) -> DbResult<Session> {
     let body: Option<String> = tx
         .prepare_cached("SELECT body FROM sessions WHERE id = ?")?
         .query_row([id], |r| r.get(0))

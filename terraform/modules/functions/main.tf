@@ -33,6 +33,7 @@ locals {
       OPENWA_EMF_METRICS        = "1"
     })
     ingress = merge(local.settings_env, { RUST_LOG = var.log_level })
+    outbox  = merge(local.settings_env, { RUST_LOG = var.log_level })
   }
 
   # Visibility timeout of the consumed queues (resources.rs `static_queues()`): an SQS-triggered
@@ -45,6 +46,7 @@ locals {
     fanout     = { memory = 256, timeout = 30, queue = "events" }
     deliver    = { memory = 256, timeout = 50, queue = "deliveries" }
     ingress    = { memory = 256, timeout = 30, queue = "ingress" }
+    outbox     = { memory = 256, timeout = 30, queue = null }
   }
 
   # Event source mappings: partial batch failures, so one bad message does not redeliver its
@@ -158,5 +160,30 @@ resource "aws_lambda_event_source_mapping" "consumer" {
 
   scaling_config {
     maximum_concurrency = var.max_consumer_concurrency[each.key]
+  }
+}
+
+# The outbox: events written into the table in the same transaction as their change (an
+# accepted send's `message.queued`, infra/aws/src/dynamo/outbox.rs) are forwarded to the events
+# queue from the table's stream. Only outbox inserts invoke the function. A failed record is
+# retried (bisecting the batch) until the stream drops it after 24 h: an event is only ever
+# lost if the events queue stays unreachable for a day.
+resource "aws_lambda_event_source_mapping" "outbox" {
+  function_name                      = aws_lambda_function.this["outbox"].arn
+  event_source_arn                   = var.table_stream_arn
+  starting_position                  = "TRIM_HORIZON"
+  batch_size                         = 100
+  maximum_batching_window_in_seconds = 0
+  bisect_batch_on_function_error     = true
+  maximum_retry_attempts             = -1
+  function_response_types            = ["ReportBatchItemFailures"]
+
+  filter_criteria {
+    filter {
+      pattern = jsonencode({
+        eventName = ["INSERT"]
+        dynamodb  = { Keys = { pk = { S = [{ prefix = "OUTBOX#" }] } } }
+      })
+    }
   }
 }

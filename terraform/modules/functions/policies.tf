@@ -22,6 +22,7 @@ locals {
     fanout     = data.aws_iam_policy_document.fanout.json
     deliver    = data.aws_iam_policy_document.deliver.json
     ingress    = data.aws_iam_policy_document.ingress.json
+    outbox     = data.aws_iam_policy_document.outbox.json
   }
 
   dynamo_write = [
@@ -232,5 +233,35 @@ data "aws_iam_policy_document" "ingress" {
     sid       = "Objects"
     actions   = local.objects_rw
     resources = ["${var.bucket_arn}/media/*", "${var.bucket_arn}/queue-payloads/*"]
+  }
+}
+
+data "aws_iam_policy_document" "outbox" {
+  source_policy_documents = [data.aws_iam_policy_document.runtime["outbox"].json]
+
+  # The stream event source mapping reads with the function's role.
+  statement {
+    sid       = "Stream"
+    actions   = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"]
+    resources = [var.table_stream_arn]
+  }
+
+  # Session metadata for the forwarded events.
+  statement {
+    sid       = "Table"
+    actions   = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"]
+    resources = local.table_resources
+  }
+
+  statement {
+    sid       = "Produce"
+    actions   = local.sqs_produce
+    resources = [var.queue_arns["events"]]
+  }
+
+  statement {
+    sid       = "Objects"
+    actions   = local.objects_rw
+    resources = ["${var.bucket_arn}/queue-payloads/*"]
   }
 }

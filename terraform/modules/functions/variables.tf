@@ -18,6 +18,11 @@ variable "table_arn" {
   type        = string
 }
 
+variable "table_stream_arn" {
+  description = "ARN of the table's stream (the outbox function's event source)."
+  type        = string
+}
+
 variable "bucket_name" {
   description = "OPENWA_BUCKET."
   type        = string

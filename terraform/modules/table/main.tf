@@ -1,5 +1,6 @@
 # The single table (mirrors infra/aws/src/resources.rs `table`): string keys pk/sk, two
-# generic GSIs projecting every attribute, TTL on `ttl`. tests/terraform.rs compares.
+# generic GSIs projecting every attribute, TTL on `ttl`, a stream of new images (the outbox
+# function's source). tests/terraform.rs compares.
 
 resource "aws_dynamodb_table" "this" {
   name         = var.name
@@ -49,6 +50,10 @@ resource "aws_dynamodb_table" "this" {
     attribute_name = "ttl"
     enabled        = true
   }
+
+  # Outbox items (`OUTBOX#<event id>`) reach the events queue through the outbox function.
+  stream_enabled   = true
+  stream_view_type = "NEW_IMAGE"
 
   point_in_time_recovery {
     enabled = true

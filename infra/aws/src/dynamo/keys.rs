@@ -224,16 +224,21 @@ fn encode_entry(entry: &AuditEntry) -> Result<Item> {
     Ok(item)
 }
 
+/// The item of an audit entry, expiring after `retention_days` (0: kept).
+pub(super) fn audit_item(entry: &AuditEntry, retention_days: u32) -> Result<Item> {
+    let mut item = encode_entry(entry)?;
+    if retention_days > 0 {
+        let expires = entry.at + chrono::Duration::days(i64::from(retention_days));
+        item.insert(TTL.to_owned(), ttl_at(expires));
+    }
+    Ok(item)
+}
+
 #[async_trait]
 impl AuditStore for DynamoAuditStore {
     #[tracing::instrument(skip_all, fields(action = %entry.action))]
     async fn append(&self, entry: &AuditEntry) -> Result<()> {
-        let mut item = encode_entry(entry)?;
-        let retention = self.table.settings().audit_retention_days;
-        if retention > 0 {
-            let expires = entry.at + chrono::Duration::days(i64::from(retention));
-            item.insert(TTL.to_owned(), ttl_at(expires));
-        }
+        let item = audit_item(entry, self.table.settings().audit_retention_days)?;
         let put = self
             .table
             .put_item()

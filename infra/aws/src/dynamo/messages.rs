@@ -10,23 +10,28 @@
 //! Listing is by `gsi1` (`MSGS#<session>`, `<created>#<id>`) rather than by id: inbound messages
 //! carry WhatsApp's timestamp, which need not follow the order their ids were minted in.
 //! `gsi2` (`WA#<session>#<wa id>`) finds a message by its WhatsApp id.
+//!
+//! An accepted send ([`MessageStore::accept`]) is one `TransactWriteItems`: a `ConditionCheck`
+//! that the session exists, the message, its guard, the audit entry and the `message.queued`
+//! event's outbox item (`outbox`).
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::ReturnValue;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem};
 use openwa_core::error::{Error, Result};
 use openwa_core::id::{MessageId, SessionId};
 use openwa_core::jid::WaMessageId;
 use openwa_core::message::{Message, MessageStatus, StatusUpdate};
 use openwa_core::page::{Page, PageRequest};
-use openwa_core::ports::{Inserted, MessageFilter, MessageStore};
+use openwa_core::ports::{Acceptance, Inserted, MessageFilter, MessageStore};
 
 use super::codec::{
     Expr, Item, Listing, get_json, get_s, get_time, json, key, opt_json, opt_s, query_all, s,
     sort_key, time, ttl_at,
 };
-use super::{Table, Written};
+use super::keys::audit_item;
+use super::{Table, Written, outbox, sessions};
 use crate::context::AwsContext;
 use crate::resources::table::{GSI1, GSI2, PK, SK, TTL};
 
@@ -147,6 +152,37 @@ impl DynamoMessageStore {
     }
 }
 
+impl DynamoMessageStore {
+    /// The message's item and, under a retention setting, the TTL it and its guard carry
+    /// (the message and its idempotency key expire together).
+    fn item_with_ttl(&self, message: &Message) -> Result<(Item, Option<AttributeValue>)> {
+        let mut item = encode(message)?;
+        let retention = self.table.settings().message_retention_days;
+        let ttl = (retention > 0)
+            .then(|| ttl_at(message.created_at + chrono::Duration::days(i64::from(retention))));
+        if let Some(ttl) = &ttl {
+            item.insert(TTL.to_owned(), ttl.clone());
+        }
+        Ok((item, ttl))
+    }
+
+    /// The transactional put of the guard holding `idempotency_key` for `message`. An expired
+    /// guard no longer holds its key: the key is free again.
+    fn guard_put(
+        &self,
+        message: &Message,
+        idempotency_key: &str,
+        ttl: Option<AttributeValue>,
+    ) -> Result<TransactWriteItem> {
+        let mut guard = key_of_guard(&message.session_id, idempotency_key);
+        guard.insert(MESSAGE_ID.to_owned(), s(message.id.as_str()));
+        if let Some(ttl) = ttl {
+            guard.insert(TTL.to_owned(), ttl);
+        }
+        self.table.put_new_or_expired(guard)
+    }
+}
+
 fn key_of_guard(session: &SessionId, idempotency_key: &str) -> Item {
     key(
         partition(session),
@@ -158,14 +194,7 @@ fn key_of_guard(session: &SessionId, idempotency_key: &str) -> Item {
 impl MessageStore for DynamoMessageStore {
     #[tracing::instrument(skip_all, fields(session_id = %message.session_id, message_id = %message.id))]
     async fn insert(&self, message: &Message) -> Result<Inserted> {
-        let mut item = encode(message)?;
-        // Retention: the message and its idempotency key expire together.
-        let retention = self.table.settings().message_retention_days;
-        let ttl = (retention > 0)
-            .then(|| ttl_at(message.created_at + chrono::Duration::days(i64::from(retention))));
-        if let Some(ttl) = &ttl {
-            item.insert(TTL.to_owned(), ttl.clone());
-        }
+        let (item, ttl) = self.item_with_ttl(message)?;
         let exists = || Error::conflict(format!("message {} exists", message.id));
         let Some(idempotency_key) = &message.idempotency_key else {
             let put = self
@@ -180,15 +209,9 @@ impl MessageStore for DynamoMessageStore {
             };
         };
         // The message and its guard, in one transaction: one call in the common case.
-        let mut guard = key_of_guard(&message.session_id, idempotency_key);
-        guard.insert(MESSAGE_ID.to_owned(), s(message.id.as_str()));
-        if let Some(ttl) = ttl {
-            guard.insert(TTL.to_owned(), ttl);
-        }
-        // An expired guard no longer holds its key: the key is free again.
         let actions = vec![
             self.table.put_new(item)?,
-            self.table.put_new_or_expired(guard)?,
+            self.guard_put(message, idempotency_key, ttl)?,
         ];
         let Some(reasons) = self.table.transact(actions).await? else {
             return Ok(Inserted::Created);
@@ -199,6 +222,46 @@ impl MessageStore for DynamoMessageStore {
             }
             _ => Err(exists()),
         }
+    }
+
+    /// One `TransactWriteItems`: the session must exist (a `ConditionCheck`), the message and
+    /// its idempotency guard are created, the audit entry and the event's outbox item written.
+    #[tracing::instrument(skip_all, fields(session_id = %acceptance.message.session_id, message_id = %acceptance.message.id))]
+    async fn accept(&self, acceptance: &Acceptance) -> Result<Inserted> {
+        let message = &acceptance.message;
+        let (item, ttl) = self.item_with_ttl(message)?;
+        let mut actions = vec![
+            self.table
+                .must_exist(sessions::session_key(message.session_id.as_str()))?,
+            self.table.put_new(item)?,
+            self.table.put_new(audit_item(
+                &acceptance.audit,
+                self.table.settings().audit_retention_days,
+            )?)?,
+            outbox::put(&self.table, &acceptance.event)?,
+        ];
+        if let Some(idempotency_key) = &message.idempotency_key {
+            actions.push(self.guard_put(message, idempotency_key, ttl)?);
+        }
+        let Some(reasons) = self.table.transact(actions).await? else {
+            return Ok(Inserted::Created);
+        };
+        let failed = |i: usize| reasons.get(i).is_some_and(|r| r.condition_failed());
+        if failed(0) {
+            return Err(Error::NotFound {
+                resource: "session",
+            });
+        }
+        if failed(4) {
+            let guard = reasons.get(4).and_then(|r| r.old.as_ref());
+            return self.holder(message, guard).await;
+        }
+        if failed(1) {
+            return Err(Error::conflict(format!("message {} exists", message.id)));
+        }
+        Err(Error::conflict(
+            "the audit entry or event of this send already exists",
+        ))
     }
 
     async fn get(&self, session: &SessionId, id: &MessageId) -> Result<Message> {

@@ -13,15 +13,17 @@
 //! - [`sessions`]: sessions and the runner lease
 //! - [`messages`]: messages, idempotent inserts, status changes
 //! - [`keys`]: API keys and the audit log
+//! - [`outbox`]: events written in a transaction, for the stream relay
 //! - [`webhooks`]: webhook subscriptions
 //! - [`deliveries`]: deliveries, their attempts, and events
 //! - [`rate_limit`]: the rate limiter (GCRA, one item per key)
 //! - `tests` (on the test endpoint): checks beyond the conformance suite
 
-mod codec;
+pub(crate) mod codec;
 pub mod deliveries;
 pub mod keys;
 pub mod messages;
+pub mod outbox;
 pub mod rate_limit;
 pub mod sessions;
 pub mod webhooks;
@@ -281,6 +283,19 @@ impl Table {
             .build()
             .map_err(|e| Error::unexpected(format!("TransactWriteItems: {e}")))?;
         Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// A transaction action that only checks that the item with `key` exists (reason code
+    /// `ConditionalCheckFailed` when it does not).
+    pub(crate) fn must_exist(&self, key: Item) -> Result<TransactWriteItem> {
+        let check = aws_sdk_dynamodb::types::ConditionCheck::builder()
+            .table_name(self.name())
+            .set_key(Some(key))
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", crate::resources::table::PK)
+            .build()
+            .map_err(|e| Error::unexpected(format!("TransactWriteItems: {e}")))?;
+        Ok(TransactWriteItem::builder().condition_check(check).build())
     }
 
     /// Deletes every item of `keys`, 25 per `BatchWriteItem`, resubmitting what DynamoDB

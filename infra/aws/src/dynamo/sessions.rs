@@ -69,7 +69,7 @@ impl DynamoSessionStore {
     }
 }
 
-fn session_key(id: &str) -> Item {
+pub(crate) fn session_key(id: &str) -> Item {
     key(format!("SESSION#{id}"), "META")
 }
 

@@ -5,7 +5,9 @@
 //! embedded database file is private). `gsi1` (`WEBHOOKS`) lists all newest first; `gsi2` is
 //! sparse and holds only active ones under `ACTIVEHOOKS#<session>` or `ACTIVEHOOKS#*` for
 //! all-session subscriptions, so fan-out's `active_for` is at most two small queries however
-//! many subscriptions exist.
+//! many subscriptions exist. For a batch of events, `active_for_sessions` asks the all-session
+//! partition once and each session's once, concurrently; the deliver worker reads a batch's
+//! webhooks with one `BatchGetItem` (`get_many`), fresh for every batch.
 
 use std::sync::Arc;
 
@@ -101,17 +103,21 @@ fn decode(item: &Item) -> Result<Webhook> {
 impl DynamoWebhookStore {
     /// Every item of one `gsi2` partition, oldest first.
     async fn active_in(&self, partition: String) -> Result<Vec<Item>> {
-        let mut e = Expr::new();
-        let condition = format!("{} = {}", e.name(GSI2.pk), e.value(s(partition)));
-        let query = self
-            .table
-            .query()
-            .index_name(GSI2.name)
-            .key_condition_expression(condition)
-            .set_expression_attribute_names(e.names())
-            .set_expression_attribute_values(e.values());
-        query_all(query, usize::MAX).await
+        active_in(&self.table, partition).await
     }
+}
+
+/// Every item of one `gsi2` partition of `table`, oldest first.
+async fn active_in(table: &Table, partition: String) -> Result<Vec<Item>> {
+    let mut e = Expr::new();
+    let condition = format!("{} = {}", e.name(GSI2.pk), e.value(s(partition)));
+    let query = table
+        .query()
+        .index_name(GSI2.name)
+        .key_condition_expression(condition)
+        .set_expression_attribute_names(e.names())
+        .set_expression_attribute_values(e.values());
+    query_all(query, usize::MAX).await
 }
 
 #[async_trait]
@@ -176,6 +182,39 @@ impl WebhookStore for DynamoWebhookStore {
         // Oldest first, like the embedded store.
         items.sort_by(|a, b| get_s(a, GSI2.sk).ok().cmp(&get_s(b, GSI2.sk).ok()));
         items.iter().map(decode).collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(sessions = sessions.len()))]
+    async fn active_for_sessions(&self, sessions: &[SessionId]) -> Result<Vec<Webhook>> {
+        let partitions: std::collections::BTreeSet<String> = std::iter::once(None)
+            .chain(sessions.iter().map(Some))
+            .map(active_partition)
+            .collect();
+        let mut queries = tokio::task::JoinSet::new();
+        for partition in partitions {
+            let table = self.table.clone();
+            queries.spawn(async move { active_in(&table, partition).await });
+        }
+        let mut items = Vec::new();
+        while let Some(done) = queries.join_next().await {
+            items.extend(done.map_err(|e| Error::unexpected(format!("a webhook query: {e}")))??);
+        }
+        // Oldest first, like the embedded store.
+        items.sort_by(|a, b| get_s(a, GSI2.sk).ok().cmp(&get_s(b, GSI2.sk).ok()));
+        items.iter().map(decode).collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(webhooks = ids.len()))]
+    async fn get_many(&self, ids: &[WebhookId]) -> Result<Vec<Webhook>> {
+        // BatchGetItem refuses a key asked for twice.
+        let unique: std::collections::BTreeSet<&str> = ids.iter().map(WebhookId::as_str).collect();
+        let keys = unique.into_iter().map(webhook_key).collect();
+        self.table
+            .get_many(keys)
+            .await?
+            .iter()
+            .map(decode)
+            .collect()
     }
 
     #[tracing::instrument(skip_all, fields(webhook_id = %webhook.id))]

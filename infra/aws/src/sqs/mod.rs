@@ -10,7 +10,10 @@
 //! - `receive`: turning received messages into jobs
 //! - `dead`: dead letters, sent by the adapter or moved by SQS's redrive, and their listing
 //! - `payload`: jobs too large for SQS, kept in S3
+//! - `batch`: `send_batch` on standard queues (`SendMessageBatch`) and `ack_batch`
+//!   (`DeleteMessageBatch`)
 
+mod batch;
 mod dead;
 mod lease;
 mod payload;
@@ -327,6 +330,24 @@ impl JobQueue for SqsJobQueue {
         Ok(())
     }
 
+    /// Standard queues: `SendMessageBatch`, 10 jobs (and at most 256 KiB) per call, each job
+    /// prepared as by `send` (oversized bodies go through S3). FIFO queues send one job at a
+    /// time (their deduplication memory is per job).
+    #[tracing::instrument(skip_all, fields(queue = %queue.key(), jobs = jobs.len()))]
+    async fn send_batch(&self, queue: &QueueName, jobs: Vec<NewJob>) -> Vec<Result<()>> {
+        if queue.is_fifo() || jobs.len() == 1 {
+            let mut out = Vec::with_capacity(jobs.len());
+            for job in jobs {
+                out.push(self.send(queue, job).await);
+            }
+            return out;
+        }
+        if jobs.is_empty() {
+            return Vec::new();
+        }
+        self.send_standard_batch(queue, jobs).await
+    }
+
     #[tracing::instrument(skip_all, fields(queue = %queue.key(), max = max))]
     async fn receive(
         &self,
@@ -354,6 +375,15 @@ impl JobQueue for SqsJobQueue {
             payload::delete(&self.ctx, object).await;
         }
         Ok(())
+    }
+
+    /// `DeleteMessageBatch`, 10 receipts per call; each receipt is checked as by `ack`.
+    #[tracing::instrument(skip_all, fields(queue = %queue.key(), jobs = receipts.len()))]
+    async fn ack_batch(&self, queue: &QueueName, receipts: &[String]) -> Vec<Result<()>> {
+        if receipts.len() == 1 {
+            return vec![self.ack(queue, &receipts[0]).await];
+        }
+        self.ack_many(queue, receipts).await
     }
 
     /// Standard queues re-send the job with the delay (so it counts as waiting); FIFO queues

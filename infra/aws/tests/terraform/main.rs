@@ -46,6 +46,15 @@ fn check_table(stack: &Stack) -> Result<(), Vec<String>> {
         string_attr(t, "billing_mode").as_deref() == Some("PAY_PER_REQUEST"),
         || "billing_mode is not PAY_PER_REQUEST".into(),
     );
+    // The outbox function reads new images from the stream (bootstrap enables the same).
+    f.check(
+        attr(t, "stream_enabled").map(text).as_deref() == Some("true"),
+        || "stream_enabled is not true".into(),
+    );
+    f.check(
+        string_attr(t, "stream_view_type").as_deref() == Some(table::STREAM_VIEW),
+        || format!("stream_view_type is not {}", table::STREAM_VIEW),
+    );
 
     let gsis: BTreeSet<(String, String, String, String)> = children(t, "global_secondary_index")
         .into_iter()
@@ -326,11 +335,28 @@ fn check_environment(stack: &Stack) -> Result<(), Vec<String>> {
         attr(lambda, "architectures").map(strings) == Some(vec!["arm64".into()]),
         || "functions are not arm64".into(),
     );
-    let esm = one(functions, "resource", "aws_lambda_event_source_mapping").body();
+    let mappings = blocks(functions, "resource", "aws_lambda_event_source_mapping");
+    for esm in &mappings {
+        let name = label(esm, 1).unwrap_or_default().to_owned();
+        f.check(
+            attr(esm.body(), "function_response_types").map(strings)
+                == Some(vec!["ReportBatchItemFailures".into()]),
+            || format!("event source mapping {name} does not report batch item failures"),
+        );
+    }
+    // The outbox function reads the table's stream, filtered to outbox inserts
+    // (`dynamo::outbox::OUTBOX_PREFIX`).
+    let outbox = mappings.iter().find(|b| {
+        attr(b.body(), "event_source_arn")
+            .map(text)
+            .is_some_and(|t| t.contains("var.table_stream_arn"))
+    });
     f.check(
-        attr(esm, "function_response_types").map(strings)
-            == Some(vec!["ReportBatchItemFailures".into()]),
-        || "event source mappings do not report batch item failures".into(),
+        outbox.is_some_and(|b| {
+            let filter = text(&hcl::Expression::from(b.body().clone()));
+            filter.contains(openwa_aws::dynamo::outbox::OUTBOX_PREFIX) && filter.contains("INSERT")
+        }),
+        || "no event source mapping reads the table stream's outbox inserts".into(),
     );
 
     let runners = stack.module("modules/runners");
@@ -581,6 +607,16 @@ data "aws_iam_policy_document" "too_broad" {
         findings
             .iter()
             .any(|f| f.contains("s3:GetObject on resource *")),
+        "{findings:?}"
+    );
+}
+
+#[test]
+fn an_outbox_mapping_without_the_outbox_filter_fails_the_check() {
+    let stack = edited("modules/functions", |s| s.replace("OUTBOX#", "EVENT#"));
+    let findings = check_environment(&stack).unwrap_err();
+    assert!(
+        findings.iter().any(|f| f.contains("outbox inserts")),
         "{findings:?}"
     );
 }

@@ -76,6 +76,27 @@ impl SqliteJobQueue {
         to_ns(self.clock.now())
     }
 
+    /// Enqueues `body` on the standard queue `queue` inside the caller's write transaction, so
+    /// the job commits together with the caller's other writes or not at all (a store's
+    /// outbox). Creates the queue if needed. Call [`wake`](Self::wake) after the commit.
+    pub(crate) fn send_in(
+        tx: &Transaction<'_>,
+        queue: &QueueName,
+        body: &[u8],
+        now: i64,
+    ) -> DbResult<()> {
+        if queue.is_fifo() {
+            return Err(Error::unexpected("send_in: FIFO queues need their dedup path").into());
+        }
+        let key = queue.key();
+        tx.prepare_cached(
+            "INSERT INTO queues (name, fifo, created_ns) VALUES (?, 0, ?) ON CONFLICT (name) DO NOTHING",
+        )?
+        .execute(params![key, now])?;
+        jobs::insert(tx, &key, body, None, now, now)?;
+        Ok(())
+    }
+
     /// One non-waiting receive.
     async fn receive_now(
         &self,
@@ -102,8 +123,9 @@ impl SqliteJobQueue {
     }
 
     /// Runs `f` on the job holding `receipt` in `queue`; `Conflict` if the receipt is stale.
-    /// Wakes every long poll waiting on `queue`.
-    fn wake(&self, queue: &QueueName) {
+    /// Wakes every long poll waiting on `queue` (also after a [`send_in`](Self::send_in)
+    /// committed).
+    pub(crate) fn wake(&self, queue: &QueueName) {
         self.notifier(&queue.key()).notify_waiters();
     }
 

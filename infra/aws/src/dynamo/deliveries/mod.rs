@@ -1,5 +1,6 @@
-//! [`DeliveryStore`] and [`EventStore`] on DynamoDB. Fan-out is idempotent on event id: a
-//! delivery is unique per `(webhook, event)` and an event is stored once.
+//! [`DeliveryStore`] and [`EventStore`](openwa_core::ports::EventStore) on DynamoDB. Fan-out
+//! is idempotent on event id: a delivery is unique per `(webhook, event)` and an event is
+//! stored once.
 //!
 //! A delivery is one item, `pk = DLV#<id>, sk = DLV` (its JSON `body`), created in one
 //! transaction with the guard `DLVKEY#<webhook>#<event>`. Its attempts are items in the same
@@ -10,28 +11,40 @@
 //!
 //! An event is one item, `pk = EVENT#<id>`, kept for [`EVENT_RETENTION`] (DynamoDB's TTL
 //! deletes it later; reads treat it as gone as soon as it expires).
+//!
+//! Calls: fan-out writes a batch of events with all their deliveries and guards in one
+//! `TransactWriteItems` per 100 items ([`create_expansions`](DeliveryStore::create_expansions),
+//! in `expansions`). The deliver worker reads a batch's deliveries with one `BatchGetItem` and
+//! writes each attempt with the delivery's new state in one `TransactWriteItems`
+//! ([`record_outcome`](DeliveryStore::record_outcome)), or a whole batch of them in one per 50
+//! attempts ([`record_outcomes`](DeliveryStore::record_outcomes)).
+//!
+//! Layout:
+//! - this file: deliveries and their attempts
+//! - `expansions`: fan-out's batch write of events, deliveries and guards
+//! - `events`: [`DynamoEventStore`]
+
+mod events;
+mod expansions;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{ReturnValuesOnConditionCheckFailure, TransactWriteItem};
 use openwa_core::clock::Timestamp;
 use openwa_core::error::{Error, Result};
-use openwa_core::event::Event;
-use openwa_core::id::{DeliveryId, EventId, WebhookId};
+use openwa_core::id::{DeliveryId, WebhookId};
 use openwa_core::page::{Page, PageRequest};
-use openwa_core::ports::{DeliveryStore, EventStore};
+use openwa_core::ports::DeliveryStore;
+use openwa_core::ports::store::{Expansion, ExpansionStored};
 use openwa_core::webhook::{Delivery, DeliveryAttempt, DeliveryStatus};
 
-use super::codec::{
-    Expr, Item, Listing, get_json, json, key, opt_n, query_all, s, sort_key, time_key, ttl_at,
-};
+use super::codec::{Expr, Item, Listing, get_json, json, key, query_all, s, sort_key, time_key};
 use super::{Table, Written};
 use crate::context::AwsContext;
-use crate::resources::table::{GSI1, GSI2, PK, SK, TTL};
+use crate::resources::table::{GSI1, GSI2, PK, SK};
 
-/// How long events are kept: the retry schedule spans about 28 hours, and dead deliveries stay
-/// redeliverable (which needs the event) for the rest of this time.
-pub const EVENT_RETENTION: chrono::Duration = chrono::Duration::days(30);
+pub use events::{DynamoEventStore, EVENT_RETENTION};
 
 const BODY: &str = "body";
 /// On a guard item: the delivery of its (webhook, event).
@@ -88,18 +101,35 @@ fn decode(item: &Item) -> Result<Delivery> {
     get_json(item, BODY)
 }
 
+/// The guard item that makes a delivery unique per (webhook, event).
+fn guard_item(d: &Delivery) -> Item {
+    let mut guard = key(format!("DLVKEY#{}#{}", d.webhook_id, d.event_id), "DLVKEY");
+    guard.insert(DELIVERY_ID.to_owned(), s(d.id.as_str()));
+    guard
+}
+
+/// An attempt's item: in its delivery's partition, sorted by attempt number.
+fn attempt_item(attempt: &DeliveryAttempt) -> Result<Item> {
+    // The ULID keeps two records of one attempt number apart, in the order they came.
+    let sk = format!(
+        "{ATTEMPT_PREFIX}{:010}#{}",
+        attempt.attempt,
+        ulid::Ulid::new()
+    );
+    let mut item = key(delivery_partition(attempt.delivery_id.as_str()), sk);
+    item.insert(BODY.to_owned(), s(json(attempt)?));
+    Ok(item)
+}
+/// Most actions DynamoDB takes in one `TransactWriteItems`.
+const MAX_TRANSACTION_ITEMS: usize = 100;
+
 #[async_trait]
 impl DeliveryStore for DynamoDeliveryStore {
     #[tracing::instrument(skip_all, fields(webhook_id = %delivery.webhook_id, event_id = %delivery.event_id))]
     async fn create_if_absent(&self, delivery: &Delivery) -> Result<bool> {
-        let mut guard = key(
-            format!("DLVKEY#{}#{}", delivery.webhook_id, delivery.event_id),
-            "DLVKEY",
-        );
-        guard.insert(DELIVERY_ID.to_owned(), s(delivery.id.as_str()));
         let actions = vec![
             self.table.put_new(encode(delivery)?)?,
-            self.table.put_new(guard)?,
+            self.table.put_new(guard_item(delivery))?,
         ];
         match self.table.transact(actions).await? {
             None => Ok(true),
@@ -110,12 +140,74 @@ impl DeliveryStore for DynamoDeliveryStore {
             },
         }
     }
+    #[tracing::instrument(skip_all, fields(events = batch.len()))]
+    async fn create_expansions(&self, batch: &[Expansion]) -> Result<Vec<ExpansionStored>> {
+        self.expand(batch).await
+    }
 
     async fn get(&self, id: &DeliveryId) -> Result<Delivery> {
         match self.table.get(delivery_key(id.as_str())).await? {
             Some(item) => decode(&item),
             None => Err(NOT_FOUND),
         }
+    }
+
+    #[tracing::instrument(skip_all, fields(deliveries = ids.len()))]
+    async fn get_many(&self, ids: &[DeliveryId]) -> Result<Vec<Delivery>> {
+        // BatchGetItem refuses a key asked for twice.
+        let unique: std::collections::BTreeSet<&str> = ids.iter().map(DeliveryId::as_str).collect();
+        let keys = unique.into_iter().map(delivery_key).collect();
+        self.table
+            .get_many(keys)
+            .await?
+            .iter()
+            .map(decode)
+            .collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(delivery_id = %delivery.id, status = delivery.status.as_str()))]
+    async fn record_outcome(&self, attempt: &DeliveryAttempt, delivery: &Delivery) -> Result<()> {
+        match self
+            .table
+            .transact(self.outcome_actions(attempt, delivery)?.to_vec())
+            .await?
+        {
+            None => Ok(()),
+            Some(_) => Err(NOT_FOUND),
+        }
+    }
+
+    /// One transaction per 50 outcomes (100 items). If one delivery of a transaction is gone,
+    /// the transaction is cancelled as a whole and its outcomes are written one by one.
+    #[tracing::instrument(skip_all, fields(outcomes = outcomes.len()))]
+    async fn record_outcomes(&self, outcomes: &[(DeliveryAttempt, Delivery)]) -> Vec<Result<()>> {
+        let mut results: Vec<Result<()>> = outcomes.iter().map(|_| Ok(())).collect();
+        for chunk in outcome_chunks(outcomes) {
+            let actions = chunk
+                .iter()
+                .map(|i| self.outcome_actions(&outcomes[*i].0, &outcomes[*i].1))
+                .collect::<Result<Vec<_>>>()
+                .map(|a| a.into_iter().flatten().collect());
+            let written = match actions {
+                Ok(actions) => self.table.transact(actions).await,
+                Err(e) => Err(e),
+            };
+            match written {
+                Ok(None) => {}
+                Ok(Some(_)) => {
+                    for &i in &chunk {
+                        let (attempt, delivery) = &outcomes[i];
+                        results[i] = self.record_outcome(attempt, delivery).await;
+                    }
+                }
+                Err(e) => {
+                    for &i in &chunk {
+                        results[i] = Err(e.clone());
+                    }
+                }
+            }
+        }
+        results
     }
 
     #[tracing::instrument(skip_all, fields(delivery_id = %delivery.id, status = delivery.status.as_str()))]
@@ -133,14 +225,7 @@ impl DeliveryStore for DynamoDeliveryStore {
     }
 
     async fn record_attempt(&self, attempt: &DeliveryAttempt) -> Result<()> {
-        // The ULID keeps two records of one attempt number apart, in the order they came.
-        let sk = format!(
-            "{ATTEMPT_PREFIX}{:010}#{}",
-            attempt.attempt,
-            ulid::Ulid::new()
-        );
-        let mut item = key(delivery_partition(attempt.delivery_id.as_str()), sk);
-        item.insert(BODY.to_owned(), s(json(attempt)?));
+        let item = attempt_item(attempt)?;
         self.table
             .client()
             .put_item()
@@ -244,63 +329,48 @@ impl DeliveryStore for DynamoDeliveryStore {
             .collect()
     }
 }
-
-pub struct DynamoEventStore {
-    table: Table,
-}
-
-impl DynamoEventStore {
-    pub fn new(ctx: Arc<AwsContext>) -> Self {
-        Self {
-            table: Table::new(ctx),
+/// Outcomes (indexes) grouped into transactions: at most 50 each (two items per outcome), and
+/// never one delivery twice in one transaction (DynamoDB refuses that).
+fn outcome_chunks(outcomes: &[(DeliveryAttempt, Delivery)]) -> Vec<Vec<usize>> {
+    let mut chunks: Vec<Vec<usize>> = Vec::new();
+    let mut ids = std::collections::HashSet::new();
+    let mut current = Vec::new();
+    for (i, (_, d)) in outcomes.iter().enumerate() {
+        if 2 * (current.len() + 1) > MAX_TRANSACTION_ITEMS || ids.contains(&d.id) {
+            chunks.push(std::mem::take(&mut current));
+            ids.clear();
         }
+        ids.insert(d.id.clone());
+        current.push(i);
     }
-}
-
-fn event_key(id: &str) -> Item {
-    key(format!("EVENT#{id}"), "EVENT")
-}
-
-#[async_trait]
-impl EventStore for DynamoEventStore {
-    #[tracing::instrument(skip_all, fields(event_id = %event.id, kind = event.kind.as_str()))]
-    async fn put_if_absent(&self, event: &Event) -> Result<bool> {
-        let now = self.table.now();
-        let mut item = event_key(event.id.as_str());
-        item.insert(BODY.to_owned(), s(json(event)?));
-        item.insert(TTL.to_owned(), ttl_at(now + EVENT_RETENTION));
-        let mut e = Expr::new();
-        // An expired event DynamoDB has not deleted yet counts as absent.
-        let condition = format!(
-            "attribute_not_exists({}) OR {} < {}",
-            e.name(PK),
-            e.name(TTL),
-            e.value(ttl_at(now))
-        );
-        let put = self
-            .table
-            .put_item()
-            .set_item(Some(item))
-            .condition_expression(condition)
-            .set_expression_attribute_names(e.names())
-            .set_expression_attribute_values(e.values());
-        match self.table.put(put).await? {
-            Written::Done(_) => Ok(true),
-            Written::Refused(_) => Ok(false),
-        }
+    if !current.is_empty() {
+        chunks.push(current);
     }
-
-    async fn get(&self, id: &EventId) -> Result<Event> {
-        let gone = Error::NotFound { resource: "event" };
-        let item = self
-            .table
-            .get(event_key(id.as_str()))
-            .await?
-            .ok_or(gone.clone())?;
-        let expired = opt_n::<i64>(&item, TTL)?.is_some_and(|t| t < self.table.now().timestamp());
-        if expired {
-            return Err(gone);
-        }
-        get_json(&item, BODY)
+    chunks
+}
+impl DynamoDeliveryStore {
+    /// The two actions of an outcome: replace the delivery (it must exist), log the attempt.
+    fn outcome_actions(
+        &self,
+        attempt: &DeliveryAttempt,
+        delivery: &Delivery,
+    ) -> Result<[TransactWriteItem; 2]> {
+        let log = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(self.table.name())
+            .set_item(Some(attempt_item(attempt)?))
+            .build()
+            .map_err(|e| Error::unexpected(format!("TransactWriteItems: {e}")))?;
+        let replace = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(self.table.name())
+            .set_item(Some(encode(delivery)?))
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", PK)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::None)
+            .build()
+            .map_err(|e| Error::unexpected(format!("TransactWriteItems: {e}")))?;
+        Ok([
+            TransactWriteItem::builder().put(replace).build(),
+            TransactWriteItem::builder().put(log).build(),
+        ])
     }
 }
