@@ -1,13 +1,21 @@
-//! Auth-state snapshots: the browser profile parts that hold the WhatsApp login
-//! (`Default/IndexedDB` and `Default/Local Storage`) are archived (tar + gzip), encrypted with
-//! AES-256-GCM and kept in the blob store at `snapshots/<session>/latest`, so another runner
-//! can continue the session without a new QR scan.
+//! Auth-state snapshots, encrypted with AES-256-GCM and kept in the blob store at
+//! `snapshots/<session>/latest`, so another runner can continue the session without a new QR
+//! scan. Two kinds ([`SnapshotKind`]), one per isolation mode:
+//! - a **profile archive** (process mode): the browser profile parts that hold the WhatsApp
+//!   login (`Default/IndexedDB` and `Default/Local Storage`), tar + gzip;
+//! - a **context dump** (context mode): the engine's [`AuthDump`] of the live page's IndexedDB
+//!   and Local Storage, gzip.
 //!
-//! Blob format: `OWSNAP` magic, one version byte (1), the 12-byte random nonce, then the
-//! ciphertext (with its 16-byte tag). The session id is the associated data, so a snapshot
-//! cannot be replayed into another session. The key is 32 random bytes, base64, stored in the
-//! `Secrets` port under [`KEY_SECRET_NAME`] and created on first use.
+//! Blob format: `OWSNAP` magic, one version byte that is also the kind (1 = profile archive,
+//! the original format; 2 = context dump), the 12-byte random nonce, then the ciphertext (with
+//! its 16-byte tag). The associated data is the session id (version 1) or the session id plus
+//! the kind's name (version 2), so a snapshot can be replayed neither into another session nor
+//! as the other kind. A runner asked to restore the other kind fails with
+//! [`RunnerError::Snapshot`] naming both kinds (the session then needs a new scan). The key is
+//! 32 random bytes, base64, stored in the `Secrets` port under [`KEY_SECRET_NAME`] and created
+//! on first use.
 
+use std::io::{Read as _, Write as _};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
@@ -20,6 +28,7 @@ use openwa_core::ports::{BlobStore, Secrets};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::OnceCell;
 
+use crate::engine::AuthDump;
 use crate::error::{Result, RunnerError};
 
 /// The secret holding the snapshot key (base64 of 32 bytes).
@@ -28,10 +37,51 @@ pub const KEY_SECRET_NAME: &str = "runner-snapshot-key";
 pub const AUTH_DIRS: [&str; 2] = ["Default/IndexedDB", "Default/Local Storage"];
 
 const MAGIC: &[u8; 6] = b"OWSNAP";
-const VERSION: u8 = 1;
 const NONCE_LEN: usize = 12;
 const HEADER_LEN: usize = MAGIC.len() + 1 + NONCE_LEN;
 const CONTENT_TYPE: &str = "application/vnd.openwa.snapshot";
+
+/// What a snapshot holds; which isolation mode can restore it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapshotKind {
+    /// tar.gz of the profile's auth directories (process mode).
+    ProfileArchive,
+    /// gzip of a context-mode [`AuthDump`].
+    ContextDump,
+}
+
+impl SnapshotKind {
+    fn version(self) -> u8 {
+        match self {
+            Self::ProfileArchive => 1,
+            Self::ContextDump => 2,
+        }
+    }
+
+    fn from_version(v: u8) -> Option<Self> {
+        match v {
+            1 => Some(Self::ProfileArchive),
+            2 => Some(Self::ContextDump),
+            _ => None,
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Self::ProfileArchive => "a profile archive (taken by a process-mode runner)",
+            Self::ContextDump => "a context dump (taken by a context-mode runner)",
+        }
+    }
+
+    /// The associated data: the session id, plus the kind for every kind but the original.
+    fn aad(self, session: &SessionId) -> Vec<u8> {
+        let mut aad = session.as_str().as_bytes().to_vec();
+        if self == Self::ContextDump {
+            aad.extend_from_slice(b"\0context-dump");
+        }
+        aad
+    }
+}
 
 /// Where a session's latest snapshot lives.
 pub fn snapshot_key(session: &SessionId) -> String {
@@ -121,8 +171,13 @@ pub fn clear(profile: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Encrypts `plain` for `session`: header + ciphertext.
-pub fn seal(key: &SnapshotKey, session: &SessionId, plain: &[u8]) -> Result<Vec<u8>> {
+/// Encrypts `plain` for `session` as a snapshot of `kind`: header + ciphertext.
+pub fn seal(
+    key: &SnapshotKey,
+    session: &SessionId,
+    kind: SnapshotKind,
+    plain: &[u8],
+) -> Result<Vec<u8>> {
     let nonce: [u8; NONCE_LEN] = rand::random();
     let cipher =
         Aes256Gcm::new_from_slice(&key.0).map_err(|e| RunnerError::Snapshot(e.to_string()))?;
@@ -131,29 +186,34 @@ pub fn seal(key: &SnapshotKey, session: &SessionId, plain: &[u8]) -> Result<Vec<
             Nonce::from_slice(&nonce),
             Payload {
                 msg: plain,
-                aad: session.as_str().as_bytes(),
+                aad: &kind.aad(session),
             },
         )
         .map_err(|_| RunnerError::Snapshot("encryption failed".into()))?;
     let mut out = Vec::with_capacity(HEADER_LEN + sealed.len());
     out.extend_from_slice(MAGIC);
-    out.push(VERSION);
+    out.push(kind.version());
     out.extend_from_slice(&nonce);
     out.extend_from_slice(&sealed);
     Ok(out)
 }
 
-/// Decrypts a blob made by [`seal`]; fails on a wrong key, another session, or any tampering.
-pub fn open(key: &SnapshotKey, session: &SessionId, blob: &[u8]) -> Result<Vec<u8>> {
+/// Decrypts a blob made by [`seal`], with its kind; fails on a wrong key, another session, or
+/// any tampering (the kind included).
+pub fn open(
+    key: &SnapshotKey,
+    session: &SessionId,
+    blob: &[u8],
+) -> Result<(SnapshotKind, Vec<u8>)> {
     if blob.len() < HEADER_LEN || &blob[..MAGIC.len()] != MAGIC {
         return Err(RunnerError::Snapshot("not a snapshot".into()));
     }
-    if blob[MAGIC.len()] != VERSION {
-        return Err(RunnerError::Snapshot(format!(
+    let kind = SnapshotKind::from_version(blob[MAGIC.len()]).ok_or_else(|| {
+        RunnerError::Snapshot(format!(
             "unsupported snapshot version {}",
             blob[MAGIC.len()]
-        )));
-    }
+        ))
+    })?;
     let nonce = &blob[MAGIC.len() + 1..HEADER_LEN];
     let cipher =
         Aes256Gcm::new_from_slice(&key.0).map_err(|e| RunnerError::Snapshot(e.to_string()))?;
@@ -162,12 +222,46 @@ pub fn open(key: &SnapshotKey, session: &SessionId, blob: &[u8]) -> Result<Vec<u
             Nonce::from_slice(nonce),
             Payload {
                 msg: &blob[HEADER_LEN..],
-                aad: session.as_str().as_bytes(),
+                aad: &kind.aad(session),
             },
         )
+        .map(|plain| (kind, plain))
         .map_err(|_| {
             RunnerError::Snapshot("decryption failed (wrong key or tampered snapshot)".into())
         })
+}
+
+/// Opens a blob that must be of kind `want`; the other kind is a clear error.
+fn open_kind(
+    key: &SnapshotKey,
+    session: &SessionId,
+    blob: &[u8],
+    want: SnapshotKind,
+) -> Result<Vec<u8>> {
+    let (kind, plain) = open(key, session, blob)?;
+    if kind != want {
+        return Err(RunnerError::Snapshot(format!(
+            "the snapshot is {}, this runner restores only {}; the session must be linked again \
+             (or run it on a runner in the other isolation mode)",
+            kind.describe(),
+            want.describe()
+        )));
+    }
+    Ok(plain)
+}
+
+fn gzip(bytes: &[u8]) -> Result<Vec<u8>> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(bytes)?;
+    Ok(gz.finish()?)
+}
+
+fn gunzip(bytes: &[u8]) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .map_err(|e| RunnerError::Snapshot(format!("context dump is not gzip: {e}")))?;
+    Ok(out)
 }
 
 /// Takes, restores and deletes snapshots through the blob store, with the key from `Secrets`.
@@ -218,15 +312,58 @@ impl Snapshots {
     pub async fn take(&self, session: &SessionId, profile: &Path) -> Result<u64> {
         let key = self.key().await?;
         let (profile, id) = (profile.to_owned(), session.clone());
-        let sealed = tokio::task::spawn_blocking(move || seal(&key, &id, &archive(&profile)?))
-            .await
-            .map_err(|e| RunnerError::Snapshot(e.to_string()))??;
+        let sealed = tokio::task::spawn_blocking(move || {
+            seal(&key, &id, SnapshotKind::ProfileArchive, &archive(&profile)?)
+        })
+        .await
+        .map_err(|e| RunnerError::Snapshot(e.to_string()))??;
         let meta = self
             .blobs
             .put(&snapshot_key(session), sealed, CONTENT_TYPE)
             .await?;
         tracing::debug!(size = meta.size, "snapshot stored");
         Ok(meta.size)
+    }
+
+    /// Compresses, encrypts and stores a context dump (context mode). Returns the stored size.
+    #[tracing::instrument(skip_all, fields(session_id = %session))]
+    pub async fn take_dump(&self, session: &SessionId, dump: AuthDump) -> Result<u64> {
+        let key = self.key().await?;
+        let id = session.clone();
+        let sealed = tokio::task::spawn_blocking(move || {
+            seal(
+                &key,
+                &id,
+                SnapshotKind::ContextDump,
+                &gzip(dump.as_bytes())?,
+            )
+        })
+        .await
+        .map_err(|e| RunnerError::Snapshot(e.to_string()))??;
+        let meta = self
+            .blobs
+            .put(&snapshot_key(session), sealed, CONTENT_TYPE)
+            .await?;
+        tracing::debug!(size = meta.size, "context snapshot stored");
+        Ok(meta.size)
+    }
+
+    /// The latest snapshot as a context dump (context mode); `Ok(None)` when there is none.
+    #[tracing::instrument(skip_all, fields(session_id = %session))]
+    pub async fn load_dump(&self, session: &SessionId) -> Result<Option<AuthDump>> {
+        let blob = match self.blobs.get(&snapshot_key(session)).await {
+            Ok((bytes, _)) => bytes,
+            Err(CoreError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let key = self.key().await?;
+        let id = session.clone();
+        let plain = tokio::task::spawn_blocking(move || {
+            gunzip(&open_kind(&key, &id, &blob, SnapshotKind::ContextDump)?)
+        })
+        .await
+        .map_err(|e| RunnerError::Snapshot(e.to_string()))??;
+        Ok(Some(AuthDump::from_bytes(plain)))
     }
 
     /// Restores the latest snapshot into `profile`. `Ok(false)` when there is none; then the
@@ -243,9 +380,14 @@ impl Snapshots {
         };
         let key = self.key().await?;
         let (profile, id) = (profile.to_owned(), session.clone());
-        tokio::task::spawn_blocking(move || unpack(&profile, &open(&key, &id, &blob)?))
-            .await
-            .map_err(|e| RunnerError::Snapshot(e.to_string()))??;
+        tokio::task::spawn_blocking(move || {
+            unpack(
+                &profile,
+                &open_kind(&key, &id, &blob, SnapshotKind::ProfileArchive)?,
+            )
+        })
+        .await
+        .map_err(|e| RunnerError::Snapshot(e.to_string()))??;
         Ok(true)
     }
 
@@ -292,11 +434,18 @@ mod tests {
         .unwrap();
 
         let key = SnapshotKey::random();
-        let blob = seal(&key, &sid(), &archive(src.path()).unwrap()).unwrap();
+        let blob = seal(
+            &key,
+            &sid(),
+            SnapshotKind::ProfileArchive,
+            &archive(src.path()).unwrap(),
+        )
+        .unwrap();
         let dst = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dst.path().join("Default/IndexedDB")).unwrap();
         std::fs::write(dst.path().join("Default/IndexedDB/stale"), b"old").unwrap();
-        unpack(dst.path(), &open(&key, &sid(), &blob).unwrap()).unwrap();
+        let plain = open_kind(&key, &sid(), &blob, SnapshotKind::ProfileArchive).unwrap();
+        unpack(dst.path(), &plain).unwrap();
 
         let restored = std::fs::read(
             dst.path()
@@ -313,18 +462,53 @@ mod tests {
 
     #[test]
     fn a_wrong_key_or_another_session_cannot_open_a_snapshot() {
-        let blob = seal(&SnapshotKey::random(), &sid(), b"state").unwrap();
+        const P: SnapshotKind = SnapshotKind::ProfileArchive;
+        let blob = seal(&SnapshotKey::random(), &sid(), P, b"state").unwrap();
         assert!(open(&SnapshotKey::random(), &sid(), &blob).is_err());
         let key = SnapshotKey::from_bytes([7; 32]);
-        let blob = seal(&key, &sid(), b"state").unwrap();
+        let blob = seal(&key, &sid(), P, b"state").unwrap();
         assert!(open(&key, &SessionId::parse("s2").unwrap(), &blob).is_err());
-        assert_eq!(open(&key, &sid(), &blob).unwrap(), b"state");
+        assert_eq!(open(&key, &sid(), &blob).unwrap(), (P, b"state".to_vec()));
+    }
+
+    #[test]
+    fn a_snapshot_says_its_kind_and_the_other_mode_refuses_it_by_name() {
+        let key = SnapshotKey::random();
+        let dump = seal(&key, &sid(), SnapshotKind::ContextDump, b"{}").unwrap();
+        assert_eq!(
+            open(&key, &sid(), &dump).unwrap(),
+            (SnapshotKind::ContextDump, b"{}".to_vec())
+        );
+        let err = open_kind(&key, &sid(), &dump, SnapshotKind::ProfileArchive)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("context dump") && err.contains("profile archive"),
+            "{err}"
+        );
+        let archive = seal(&key, &sid(), SnapshotKind::ProfileArchive, b"tar").unwrap();
+        assert!(open_kind(&key, &sid(), &archive, SnapshotKind::ContextDump).is_err());
+        // The kind is authenticated: relabelling a blob as the other kind breaks it.
+        for (blob, other) in [(&dump, 1u8), (&archive, 2u8)] {
+            let mut relabelled = blob.clone();
+            relabelled[MAGIC.len()] = other;
+            assert!(open(&key, &sid(), &relabelled).is_err());
+        }
+    }
+
+    #[test]
+    fn a_context_dump_round_trips_through_gzip() {
+        let dump = br#"{"indexedDB":[],"localStorage":{"k":"v"}}"#.repeat(50);
+        let packed = gzip(&dump).unwrap();
+        assert!(packed.len() < dump.len());
+        assert_eq!(gunzip(&packed).unwrap(), dump);
+        assert!(gunzip(b"not gzip").is_err());
     }
 
     #[test]
     fn tampered_snapshots_are_refused() {
         let key = SnapshotKey::random();
-        let blob = seal(&key, &sid(), b"state").unwrap();
+        let blob = seal(&key, &sid(), SnapshotKind::ProfileArchive, b"state").unwrap();
         for i in [MAGIC.len() + 1, HEADER_LEN, blob.len() - 1] {
             let mut bad = blob.clone();
             bad[i] ^= 1;
@@ -335,6 +519,9 @@ mod tests {
         other_version[MAGIC.len()] = 9;
         assert!(open(&key, &sid(), &other_version).is_err());
         // Two snapshots of the same state use different nonces.
-        assert_ne!(seal(&key, &sid(), b"state").unwrap(), blob);
+        assert_ne!(
+            seal(&key, &sid(), SnapshotKind::ProfileArchive, b"state").unwrap(),
+            blob
+        );
     }
 }

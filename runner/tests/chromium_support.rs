@@ -92,6 +92,7 @@ impl World {
         SessionSpec {
             session_id: SessionId::parse(name).unwrap(),
             profile_dir: self.profile(name),
+            auth_dump: None,
             proxy: None,
             wa_url: format!("{}/", self.sim.base_url()),
             takeover_on_conflict: false,
