@@ -11,7 +11,8 @@ use chromiumoxide::cdp::browser_protocol::target::{
 };
 use tokio::sync::mpsc;
 
-use super::session::{self, ChromiumSession, Home, Opened};
+use super::home::Home;
+use super::session::{self, ChromiumSession, Opened};
 use super::shared::{BrowserInstance, SharedBrowser};
 use super::{ChromiumConfig, ChromiumError, bridge, cdp, storage};
 use crate::engine::{EngineError, EngineEvent, SessionSpec};
@@ -24,8 +25,10 @@ pub(super) async fn start(
 ) -> Result<(ChromiumSession, mpsc::Receiver<EngineEvent>), EngineError> {
     let started = Instant::now();
     let instance = shared.get().await?;
-    let mut params = CreateBrowserContextParams::default();
-    params.proxy_server = spec.proxy.clone();
+    let params = CreateBrowserContextParams {
+        proxy_server: spec.proxy.clone(),
+        ..Default::default()
+    };
     let context = cdp::cdp(instance.browser.create_browser_context(params)).await?;
     let (dead_tx, dead_rx) = mpsc::channel::<String>(4);
     let home = Home::Context {

@@ -18,7 +18,8 @@
 //! - [`bridge`]: the embedded bridge script and calls into it (retried once across a reload).
 //! - `events`: decoding the bridge's event frames into [`EngineEvent`](super::EngineEvent)s.
 //! - `session`: starting a process-mode session, and the session handle
-//!   ([`EngineSession`](super::EngineSession)) of both modes.
+//!   ([`EngineSession`](super::EngineSession)) of both modes; `home`: where its page lives
+//!   (own browser or context) and how that is torn down.
 //! - `shared`: the shared browser of context mode; `context`: starting a context-mode session.
 //! - [`storage`]: the login dump/restore of context mode (`assets/storage.js`).
 //! - `supervisor`: the loop that watches a session (bridge frames, crashes, hangs, boot
@@ -28,6 +29,7 @@ pub mod bridge;
 mod cdp;
 mod context;
 mod events;
+mod home;
 pub mod launch;
 mod session;
 mod shared;

@@ -1,6 +1,6 @@
 //! A running Chromium session: starting it in process mode (its own Chromium, DevTools, page,
 //! supervisor; context mode opens its page in `context` and joins here at [`supervise`]) and
-//! the [`EngineSession`] handle, whose teardown depends on where the page lives ([`Home`]).
+//! the [`EngineSession`] handle, whose teardown depends on where the page lives (`home`).
 //!
 //! The event stream ends exactly once, with a last event saying why: `Disconnected{"stopped"}`
 //! after [`EngineSession::stop`], `LoggedOut`, or `Failed` (surface changed, boot timeout,
@@ -12,137 +12,21 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use base64::Engine as _;
-use chromiumoxide::cdp::browser_protocol::browser::BrowserContextId;
-use chromiumoxide::{Browser, Page};
+use chromiumoxide::Page;
 use openwa_core::jid::{ChatId, WaMessageId};
 use serde_json::{Value, json};
 use tokio::sync::{Mutex, mpsc, watch};
 
 use super::bridge::{self, BridgeClient};
 use super::cdp;
+use super::home::Home;
 use super::launch::{self, LaunchSpec};
-use super::shared::BrowserInstance;
 use super::storage::{self, StorageError};
 use super::supervisor::{Supervisor, Watch};
 use super::{ChromiumConfig, ChromiumError};
 use crate::engine::{
     AuthDump, EngineError, EngineEvent, EngineSession, OutgoingMessage, SendReceipt, SessionSpec,
 };
-
-/// How long a graceful close may take before the process group is killed.
-const CLOSE_GRACE: Duration = Duration::from_secs(10);
-
-/// Where a session's page lives, which decides how it is torn down.
-pub(super) enum Home {
-    /// Process mode: the session's own Chromium.
-    OwnBrowser {
-        pid: u32,
-        browser: Mutex<Option<Browser>>,
-        /// Becomes true when the Chromium process has exited.
-        exited: watch::Receiver<bool>,
-    },
-    /// Context mode: a browser context in the runner's shared Chromium.
-    Context {
-        instance: Arc<BrowserInstance>,
-        context: BrowserContextId,
-        disposed: AtomicBool,
-        /// Tells the supervisor the context is gone (the shared browser lives on, so no
-        /// DevTools error would).
-        ended: mpsc::Sender<String>,
-    },
-}
-
-impl Home {
-    /// Ends the session gracefully. Process mode: `Browser.close` (so the profile is flushed),
-    /// the process group killed if it lingers. Context mode: the context is disposed.
-    pub(super) async fn close(&self) {
-        match self {
-            Self::OwnBrowser {
-                pid,
-                browser,
-                exited,
-            } => {
-                if let Some(mut browser) = browser.lock().await.take() {
-                    let _ = tokio::time::timeout(cdp::CDP_TIMEOUT, browser.close()).await;
-                }
-                let mut exited = exited.clone();
-                if tokio::time::timeout(CLOSE_GRACE, exited.wait_for(|e| *e))
-                    .await
-                    .is_err()
-                {
-                    tracing::warn!(pid, "Chromium did not exit after Browser.close; killing it");
-                }
-                // Renderers and helpers that outlived the browser process go too.
-                launch::kill_group(*pid);
-            }
-            Self::Context { .. } => self.dispose().await,
-        }
-    }
-
-    /// Ends a failed session at once. Process mode: its process group is killed. Context
-    /// mode: its context is disposed (a shared browser that cannot even do that is hung and
-    /// is killed, which ends its other sessions too; they restart on a new one).
-    pub(super) async fn abort(&self) {
-        match self {
-            Self::OwnBrowser { pid, browser, .. } => {
-                *browser.lock().await = None;
-                launch::kill_group(*pid);
-            }
-            Self::Context { .. } => self.dispose().await,
-        }
-    }
-
-    async fn dispose(&self) {
-        let Self::Context {
-            instance,
-            context,
-            disposed,
-            ended,
-        } = self
-        else {
-            return;
-        };
-        if disposed.swap(true, Ordering::SeqCst) || instance.is_dead() {
-            return;
-        }
-        let result = cdp::cdp(instance.browser.dispose_browser_context(context.clone())).await;
-        if let Err(error) = result
-            && !instance.is_dead()
-        {
-            tracing::warn!(%error, pid = instance.pid, "browser context not disposed; killing the shared Chromium");
-            launch::kill_group(instance.pid);
-        }
-        let _ = ended.try_send("browser context disposed".into());
-    }
-
-    /// The pid to name in logs: the session's browser, or the shared one.
-    pub(super) fn pid(&self) -> u32 {
-        match self {
-            Self::OwnBrowser { pid, .. } => *pid,
-            Self::Context { instance, .. } => instance.pid,
-        }
-    }
-
-    /// Whether the browser under the session is gone.
-    fn is_gone(&self) -> bool {
-        match self {
-            Self::OwnBrowser { exited, .. } => *exited.borrow(),
-            Self::Context {
-                instance, disposed, ..
-            } => instance.is_dead() || disposed.load(Ordering::SeqCst),
-        }
-    }
-
-    /// Process tree for metrics. In context mode every session reports the shared browser's
-    /// tree (the metrics count each process once): a context has no processes of its own that
-    /// could be told apart cheaply.
-    fn pids(&self) -> Vec<u32> {
-        if self.is_gone() {
-            return Vec::new();
-        }
-        launch::process_tree(self.pid())
-    }
-}
 
 /// What the session handle and the supervisor share.
 pub(super) struct Shared {
@@ -423,7 +307,7 @@ impl Drop for ChromiumSession {
             Home::Context { .. } => {
                 if let Ok(runtime) = tokio::runtime::Handle::try_current() {
                     let shared = self.shared.clone();
-                    runtime.spawn(async move { shared.home.dispose().await });
+                    runtime.spawn(async move { shared.home.abort().await });
                 }
             }
         }

@@ -10,6 +10,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chromiumoxide::Browser;
 use tokio::sync::{Mutex, mpsc, watch};
@@ -27,6 +28,10 @@ pub(super) struct BrowserInstance {
     /// The user agent with `HeadlessChrome` replaced (WhatsApp Web refuses the headless one);
     /// `None` when the browser's own is fine.
     pub user_agent: Option<String>,
+    /// Set once the browser process has exited (and been reaped): its pid may be reused.
+    exited: Arc<AtomicBool>,
+    /// Set when we take the browser down ourselves (engine dropped): its end is no news.
+    closing: Arc<AtomicBool>,
 }
 
 impl BrowserInstance {
@@ -38,7 +43,10 @@ impl BrowserInstance {
 impl Drop for BrowserInstance {
     /// The last session and the engine let go of it: take the whole process group down.
     fn drop(&mut self) {
-        launch::kill_group(self.pid);
+        self.closing.store(true, Ordering::SeqCst);
+        if !self.exited.load(Ordering::SeqCst) {
+            launch::kill_group(self.pid);
+        }
     }
 }
 
@@ -125,8 +133,11 @@ impl SharedBrowser {
         };
         let tail = proc.stderr_tail.clone();
         let exit_tx = dead_tx;
+        let exited = Arc::new(AtomicBool::new(false));
+        let exited_flag = exited.clone();
         tokio::spawn(async move {
             let status = proc.child.wait().await;
+            exited_flag.store(true, Ordering::SeqCst);
             let status = status.map_or_else(|e| e.to_string(), |s| s.to_string());
             let _ = exit_tx
                 .send(format!(
@@ -136,12 +147,18 @@ impl SharedBrowser {
                 .await;
         });
         let (gone_tx, gone_rx) = watch::channel(None);
+        let closing = Arc::new(AtomicBool::new(false));
+        let closed_by_us = closing.clone();
         tokio::spawn(async move {
             let reason = dead_rx
                 .recv()
                 .await
                 .unwrap_or_else(|| "shared Chromium gone".to_owned());
-            tracing::warn!(pid, %reason, "shared Chromium is gone; its sessions end and restart");
+            if closed_by_us.load(Ordering::SeqCst) {
+                tracing::debug!(pid, %reason, "shared Chromium closed");
+            } else {
+                tracing::warn!(pid, %reason, "shared Chromium is gone; its sessions end and restart");
+            }
             let _ = gone_tx.send(Some(reason));
         });
         Ok(BrowserInstance {
@@ -149,6 +166,8 @@ impl SharedBrowser {
             browser,
             dead: gone_rx,
             user_agent,
+            exited,
+            closing,
         })
     }
 }
