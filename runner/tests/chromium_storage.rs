@@ -157,12 +157,13 @@ async fn a_dump_restores_every_value_type_into_a_fresh_context_before_the_page_l
     let (browser, mut handler) = Browser::connect(proc.ws_url.clone()).await.unwrap();
     tokio::spawn(async move { while handler.next().await.is_some() {} });
 
-    // Arrange: a context on the WhatsApp Web origin with typed values in its storage.
+    // Arrange: a context on the WhatsApp Web origin with typed values in its storage (on a
+    // page of the origin that runs no app script, so nothing else writes meanwhile).
+    let quiet = format!("{url}openwa-storage-test");
     let source = page_in_new_context(&browser).await;
-    source.goto(url.as_str()).await.unwrap();
+    source.goto(quiet.as_str()).await.unwrap();
     assert_eq!(eval(&source, WRITE).await, json!(true));
 
-    // The simulator's page keeps its own keys there too; all of them must come along.
     let local_all = eval(
         &source,
         "JSON.stringify(Object.entries(localStorage).sort())",
@@ -211,7 +212,7 @@ async fn a_dump_restores_every_value_type_into_a_fresh_context_before_the_page_l
 
     // A context that got no dump has none of it: contexts do not share storage.
     let other = page_in_new_context(&browser).await;
-    other.goto(url.as_str()).await.unwrap();
+    other.goto(quiet.as_str()).await.unwrap();
     let empty = eval(
         &other,
         "(async () => [localStorage.length, (await indexedDB.databases()).length])()",
