@@ -1,5 +1,6 @@
 //! Session bench for `openwa up --sandbox`: the real binary, the in-process simulator and one
-//! headless Chromium per session. Prints figures; asserts nothing about speed (the targets from
+//! headless Chromium per session (or, with `BENCH_ISOLATION=context`, one shared Chromium with a
+//! browser context per session). Prints figures; asserts nothing about speed (the targets from
 //! the issue are printed next to the figures).
 //!
 //! Run: `cargo bench -p openwa-cli --bench sessions`. Chromium comes from `CHROMIUM_BIN` or
@@ -16,6 +17,9 @@
 //!   `BENCH_LATENCY_MESSAGES` [50]: one-at-a-time sends for the unloaded latency;
 //!   `BENCH_SEND_CONCURRENCY` [16]: concurrent API clients of a burst.
 //! - `BENCH_SETTLE_SECS` [5], `BENCH_GATEWAY_RESTART` [1]: also restart the whole gateway.
+//! - `BENCH_ISOLATION` [process]: the runner's isolation mode (`openwa up --isolation`). The
+//!   memory figure is the whole `openwa` process tree either way, so a shared browser is
+//!   counted once.
 //! - `BENCH_LINK_BATCH` [5]: sessions are created and linked this many at a time (the runner
 //!   loses the leases of sessions whose Chromium takes longer than ~17 s to start, which many
 //!   browsers starting at once on 2 cores do; see docs/performance-sessions.md).
@@ -65,6 +69,8 @@ fn env_list(name: &str, default: &[usize]) -> Vec<usize> {
 
 struct Config {
     chromium: String,
+    /// `process` or `context` (`openwa up --isolation`).
+    isolation: String,
     rounds: Vec<usize>,
     memory_rounds: BTreeSet<usize>,
     multi: usize,
@@ -93,6 +99,7 @@ impl Config {
                     .display()
                     .to_string()
             }),
+            isolation: std::env::var("BENCH_ISOLATION").unwrap_or_else(|_| "process".into()),
             rounds: rounds.into_iter().collect(),
             memory_rounds: memory,
             multi,
@@ -377,7 +384,7 @@ struct Gw {
 }
 
 impl Gw {
-    fn start(dir: &Path, capacity: usize, chromium: &str) -> Result<Gw> {
+    fn start(dir: &Path, capacity: usize, chromium: &str, isolation: &str) -> Result<Gw> {
         let capacity = capacity.to_string();
         let log = std::env::var("TEST_LOG").unwrap_or_else(|_| "warn,chromiumoxide=error".into());
         let gw = support::Gateway::start_with_args(
@@ -388,6 +395,8 @@ impl Gw {
                 &capacity,
                 "--sandbox-qr-interval-ms",
                 "20000",
+                "--isolation",
+                isolation,
             ],
             &[
                 ("OPENWA_CHROMIUM", chromium),
@@ -911,7 +920,7 @@ fn print_mem(what: &str, m: &Mem) {
 async fn round(cfg: &Config, n: usize, report: &mut Report) -> Result<()> {
     println!("\n== {n} session(s): fresh gateway and data dir");
     let dir = tempfile::tempdir().context("tempdir")?;
-    let gw = Gw::start(dir.path(), n, &cfg.chromium)?;
+    let gw = Gw::start(dir.path(), n, &cfg.chromium, &cfg.isolation)?;
     let api = gw.api.clone();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let base = measure(gw.pid);
@@ -1041,7 +1050,7 @@ async fn round(cfg: &Config, n: usize, report: &mut Report) -> Result<()> {
                 ));
             }
             let t0 = Instant::now();
-            let gw = Gw::start(dir.path(), n, &cfg.chromium)?;
+            let gw = Gw::start(dir.path(), n, &cfg.chromium, &cfg.isolation)?;
             let listening = t0.elapsed();
             let api = gw.api.clone();
             let mut connected_at: HashMap<String, f64> = HashMap::new();
@@ -1210,7 +1219,9 @@ async fn run(cfg: &Config) -> Result<()> {
         cfg.chromium
     );
     println!(
-        "openwa sessions bench: rounds {:?} (memory {:?}), multi-session round {}, release build, {} cores",
+        "openwa sessions bench: {} isolation, {}, rounds {:?} (memory {:?}), multi-session round {}, release build, {} cores",
+        cfg.isolation,
+        cfg.chromium,
         cfg.rounds,
         cfg.memory_rounds,
         cfg.multi,

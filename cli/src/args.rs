@@ -109,6 +109,12 @@ pub struct UpConfig {
     #[arg(long, env = "OPENWA_CHROMIUM")]
     pub chromium: Option<PathBuf>,
 
+    /// How the runner isolates sessions: `process` (one Chromium per session) or `context`
+    /// (one shared Chromium, a browser context per session: less memory, one crash restarts
+    /// every session). See runner/README.md, "Isolation mode".
+    #[arg(long, env = "OPENWA_RUNNER_ISOLATION", default_value = "process")]
+    pub isolation: openwa_runner::IsolationMode,
+
     /// WhatsApp Web URL the runner opens (ignored with --sandbox, which uses the simulator).
     #[arg(
         long,

@@ -16,7 +16,7 @@ use openwa_api::{ApiConfig, AppState};
 use openwa_core::clock::SystemClock;
 use openwa_core::ports::Backend;
 use openwa_runner::engine::chromium::{ChromiumConfig, ChromiumEngine, choose_binary};
-use openwa_runner::{Runner, RunnerConfig};
+use openwa_runner::{IsolationMode, Runner, RunnerConfig};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -232,20 +232,23 @@ fn start_runner(
         profiles_root: config.data_dir.path.join("profiles"),
         wa_url: wa_url.to_owned(),
         takeover_on_conflict: config.takeover_on_conflict,
+        isolation: config.isolation,
         ..RunnerConfig::default()
     };
     let binary_name = chromium.binary.file_name().map_or_else(
         || chromium.binary.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
     );
-    let engine = Arc::new(ChromiumEngine::new(ChromiumConfig::for_binary(
-        chromium.binary,
-    )));
+    let mut chromium_config = ChromiumConfig::for_binary(chromium.binary);
+    if runner_config.isolation == IsolationMode::Context {
+        chromium_config = chromium_config.in_context_mode(runner_config.shared_browser_dir());
+    }
+    let engine = Arc::new(ChromiumEngine::new(chromium_config));
     let runner = Runner::new(runner_config, backend.clone(), engine);
     parts.spawn(async move { runner.run(stop).await.context("runner") });
     format!(
-        "runner    up to {} sessions in {binary_name}, WhatsApp Web at {wa_url}",
-        config.runner_capacity
+        "runner    up to {} sessions in {binary_name} ({} isolation), WhatsApp Web at {wa_url}",
+        config.runner_capacity, config.isolation
     )
 }
 

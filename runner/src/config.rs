@@ -3,7 +3,54 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::time::Duration;
+
+/// How sessions are isolated from each other in the browser (see the README, "Isolation mode").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum IsolationMode {
+    /// One Chromium process tree per session, each on its own profile directory; the profile
+    /// is what is snapshotted. The default: a crash takes down one session only.
+    #[default]
+    Process,
+    /// One shared Chromium per runner, one off-the-record browser context per session; the
+    /// login is dumped from the live page and restored into a fresh context. About half the
+    /// memory per session; one browser crash restarts every session of the runner.
+    Context,
+}
+
+impl IsolationMode {
+    /// The name used by `OPENWA_RUNNER_ISOLATION` and `--isolation`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Process => "process",
+            Self::Context => "context",
+        }
+    }
+}
+
+impl std::fmt::Display for IsolationMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An isolation mode name that is neither `process` nor `context`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown isolation mode {0:?}: expected `process` or `context`")]
+pub struct UnknownIsolationMode(String);
+
+impl FromStr for IsolationMode {
+    type Err = UnknownIsolationMode;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "process" => Ok(Self::Process),
+            "context" => Ok(Self::Context),
+            _ => Err(UnknownIsolationMode(s.to_owned())),
+        }
+    }
+}
 
 /// Everything a [`crate::Runner`] needs to know besides its ports and its engine.
 #[derive(Debug, Clone)]
@@ -17,8 +64,11 @@ pub struct RunnerConfig {
     pub lease_duration: Duration,
     /// How often to look for claimable sessions while below capacity.
     pub claim_interval: Duration,
-    /// Browser profiles live in `<profiles_root>/<session id>`.
+    /// Browser profiles live in `<profiles_root>/<session id>`; in context mode the shared
+    /// browser's profile is [`RunnerConfig::shared_browser_dir`].
     pub profiles_root: PathBuf,
+    /// One browser per session, or one shared browser with a context per session.
+    pub isolation: IsolationMode,
     /// The WhatsApp Web URL handed to the engine (the simulator's in sandbox and tests).
     pub wa_url: String,
     /// On `CONFLICT` (the account was opened elsewhere), take the session back.
@@ -50,6 +100,7 @@ impl Default for RunnerConfig {
             lease_duration: Duration::from_secs(30),
             claim_interval: Duration::from_secs(2),
             profiles_root: std::env::temp_dir().join("openwa-profiles"),
+            isolation: IsolationMode::default(),
             wa_url: "https://web.whatsapp.com/".into(),
             takeover_on_conflict: false,
             snapshot_interval: Duration::from_secs(300),
@@ -68,6 +119,14 @@ impl RunnerConfig {
     /// Lease renewal period: a third of the lease.
     pub fn renew_every(&self) -> Duration {
         self.lease_duration / 3
+    }
+
+    /// The shared browser's profile in context mode: per runner id, so two runners on one
+    /// profiles root never take each other's browser for a leftover (a session id cannot
+    /// start with a dot, so it cannot collide with a session's profile either).
+    pub fn shared_browser_dir(&self) -> PathBuf {
+        self.profiles_root
+            .join(format!(".shared-browser-{}", self.runner_id))
     }
 }
 
@@ -91,5 +150,20 @@ mod tests {
         assert_ne!(default_runner_id(), default_runner_id());
         let c = RunnerConfig::default();
         assert_eq!(c.renew_every(), Duration::from_secs(10));
+    }
+
+    #[test]
+    fn isolation_modes_parse_by_name_and_anything_else_is_a_clear_error() {
+        assert_eq!("process".parse(), Ok(IsolationMode::Process));
+        assert_eq!("Context".parse(), Ok(IsolationMode::Context));
+        assert_eq!(IsolationMode::default(), IsolationMode::Process);
+        let err = "contexts".parse::<IsolationMode>().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown isolation mode \"contexts\": expected `process` or `context`"
+        );
+        for mode in [IsolationMode::Process, IsolationMode::Context] {
+            assert_eq!(mode.to_string().parse(), Ok(mode));
+        }
     }
 }

@@ -29,6 +29,6 @@ mod send;
 mod session;
 pub mod snapshot;
 
-pub use config::RunnerConfig;
+pub use config::{IsolationMode, RunnerConfig};
 pub use error::{Result, RunnerError};
 pub use host::Runner;

@@ -14,7 +14,7 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use openwa_core::clock::SystemClock;
 use openwa_runner::engine::chromium::{ChromiumConfig, ChromiumEngine, choose_binary};
-use openwa_runner::{Runner, RunnerConfig};
+use openwa_runner::{IsolationMode, Runner, RunnerConfig};
 
 /// Hosts WhatsApp Web sessions: claims them with leases, runs send jobs, publishes events.
 #[derive(Debug, Parser)]
@@ -39,9 +39,14 @@ struct Args {
     /// Seconds between looks for claimable sessions.
     #[arg(long, env = "OPENWA_CLAIM_INTERVAL_SECS", default_value_t = 2)]
     claim_interval_secs: u64,
-    /// Browser profiles root (one directory per session).
+    /// Browser profiles root (one directory per session; in context mode also the shared
+    /// browser's).
     #[arg(long, env = "OPENWA_PROFILES_DIR")]
     profiles_dir: Option<PathBuf>,
+    /// How sessions are isolated: `process` (one Chromium per session) or `context` (one
+    /// shared Chromium, a browser context per session).
+    #[arg(long, env = "OPENWA_RUNNER_ISOLATION", default_value = "process")]
+    isolation: IsolationMode,
     /// WhatsApp Web URL (the simulator's URL in sandbox and tests).
     #[arg(
         long,
@@ -94,6 +99,7 @@ impl Args {
                 .clone()
                 .unwrap_or_else(|| self.data_dir.join("profiles")),
             wa_url: self.wa_url.clone(),
+            isolation: self.isolation,
             takeover_on_conflict: self.takeover_on_conflict,
             snapshot_interval: Duration::from_secs(self.snapshot_interval_secs.max(10)),
             drain_grace: Duration::from_secs(self.drain_grace_secs),
@@ -150,9 +156,12 @@ async fn main() -> anyhow::Result<()> {
                 .0
         }
     };
-    let engine = Arc::new(ChromiumEngine::new(ChromiumConfig::for_binary(
-        chromium.binary,
-    )));
+    let mut chromium_config = ChromiumConfig::for_binary(chromium.binary);
+    if config.isolation == IsolationMode::Context {
+        chromium_config = chromium_config.in_context_mode(config.shared_browser_dir());
+    }
+    tracing::info!(isolation = %config.isolation, "session isolation");
+    let engine = Arc::new(ChromiumEngine::new(chromium_config));
     let reporting = openwa_runner::cloud::CloudReporting::from_env(config.capacity);
     let runner = Runner::new(config, backend, engine);
     // One shutdown signal for both: the reporter stops when the runner's drain has begun.

@@ -118,11 +118,15 @@ impl Metrics {
         let _ = writeln!(out, "openwa_runner_send_latency_seconds_sum {sum}");
         let _ = writeln!(out, "openwa_runner_send_latency_seconds_count {count}");
 
-        let pids: Vec<u32> = lock(&self.engine_pids)
+        // Context-mode sessions share one browser and each report its whole tree: count
+        // every process once.
+        let mut pids: Vec<u32> = lock(&self.engine_pids)
             .values()
             .flatten()
             .copied()
             .collect();
+        pids.sort_unstable();
+        pids.dedup();
         let pss: u64 = pids.iter().filter_map(|pid| pss_bytes(*pid)).sum();
         out.push_str(
             "# HELP openwa_runner_engine_processes Browser processes of the hosted sessions.\n",

@@ -1,14 +1,14 @@
 //! The Chromium engine's session lifecycle against the in-process WhatsApp Web simulator, with
 //! real headless Chromium (`CHROMIUM_BIN`, else the runner's default binary: the headless shell
-//! when installed): QR login across the self-reload, restart from the profile, logout, surface
-//! changes, a killed browser.
+//! when installed): QR login across the self-reload, restart from the profile (and, in context
+//! mode, from a login dump), logout, surface changes, a killed browser.
 
 mod chromium_support;
 
 use std::time::Duration;
 
 use chromium_support::*;
-use openwa_runner::engine::{EngineError, EngineEvent};
+use openwa_runner::engine::{EngineError, EngineEvent, IsolationMode};
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -79,21 +79,30 @@ async fn a_new_session_shows_rotating_qrs_and_becomes_ready_after_a_scan() {
 
 #[tokio::test]
 async fn a_stopped_session_comes_back_from_its_profile_without_a_qr() {
-    let _serial = SERIAL.lock().await;
-    let world = World::new().await;
-    let (session, mut events) = world.logged_in("restart").await;
-    world.wait_connections(2).await;
-    session.stop().await.unwrap();
-    until_end(&mut events, Duration::from_secs(15)).await;
+    comes_back_without_a_qr(IsolationMode::Process).await;
+}
 
-    let (session, mut events) = world.start("restart").await;
+#[tokio::test]
+async fn a_stopped_context_session_comes_back_from_its_dump_without_a_qr() {
+    comes_back_without_a_qr(IsolationMode::Context).await;
+}
+
+/// Login, stop (keeping the login the mode's way), start again: ready without a QR.
+async fn comes_back_without_a_qr(mode: IsolationMode) {
+    let _serial = SERIAL.lock().await;
+    let world = World::new_in(mode).await;
+    let (session, events) = world.logged_in("restart").await;
+    world.wait_connections(2).await;
+    let dump = world.stop_keeping_login(session, events).await;
+
+    let (session, mut events) = world.start_with("restart", dump).await;
     let first = next_matching(&mut events, |e| {
         matches!(e, EngineEvent::Qr { .. } | EngineEvent::Ready { .. })
     })
     .await;
     assert!(
         matches!(first, EngineEvent::Ready { .. }),
-        "expected Ready without a QR, got {first:?}"
+        "{mode}: expected Ready without a QR, got {first:?}"
     );
     session.stop().await.unwrap();
 }

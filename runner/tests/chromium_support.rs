@@ -11,7 +11,8 @@ use openwa_core::id::{MessageId, SessionId};
 use openwa_core::jid::ChatId;
 use openwa_runner::engine::chromium::{ChromiumConfig, ChromiumEngine, default_binary};
 use openwa_runner::engine::{
-    Engine, EngineEvent, EngineSession, OutgoingMessage, SessionSpec, wa_key_for,
+    AuthDump, Engine, EngineEvent, EngineSession, IsolationMode, OutgoingMessage, SessionSpec,
+    wa_key_for,
 };
 use openwa_simulator::{Simulator, SimulatorConfig};
 use serde_json::{Value, json};
@@ -45,17 +46,28 @@ pub struct World {
 
 impl World {
     pub async fn new() -> Self {
+        Self::new_in(IsolationMode::Process).await
+    }
+
+    /// A world whose engine runs in `isolation` mode (context mode: one shared browser on a
+    /// profile under the world's temporary directory).
+    pub async fn new_in(isolation: IsolationMode) -> Self {
         let sim = Simulator::start(SimulatorConfig {
             qr_interval: Duration::from_millis(700),
             ..SimulatorConfig::default()
         })
         .await
         .expect("simulator starts");
+        let profiles = tempfile::tempdir().unwrap();
+        let mut config = ChromiumConfig::for_binary(chromium());
+        if isolation == IsolationMode::Context {
+            config = config.in_context_mode(profiles.path().join(".shared-browser"));
+        }
         let world = Self {
             sim,
             http: reqwest::Client::new(),
-            engine: ChromiumEngine::new(ChromiumConfig::for_binary(chromium())),
-            profiles: tempfile::tempdir().unwrap(),
+            engine: ChromiumEngine::new(config),
+            profiles,
         };
         world
             .control(
@@ -92,6 +104,7 @@ impl World {
         SessionSpec {
             session_id: SessionId::parse(name).unwrap(),
             profile_dir: self.profile(name),
+            auth_dump: None,
             proxy: None,
             wa_url: format!("{}/", self.sim.base_url()),
             takeover_on_conflict: false,
@@ -115,6 +128,15 @@ impl World {
 
     /// Starts a session and logs it in by scanning its first QR from the gateway's phone.
     pub async fn logged_in(&self, name: &str) -> (Box<dyn EngineSession>, Receiver<EngineEvent>) {
+        self.logged_in_as(name, GATEWAY_PHONE).await
+    }
+
+    /// Starts a session and logs it in by scanning its first QR from `phone`.
+    pub async fn logged_in_as(
+        &self,
+        name: &str,
+        phone: &str,
+    ) -> (Box<dyn EngineSession>, Receiver<EngineEvent>) {
         let (session, mut events) = self.start(name).await;
         let qr = next_matching(&mut events, |e| matches!(e, EngineEvent::Qr { .. })).await;
         let EngineEvent::Qr { payload, .. } = qr else {
@@ -122,12 +144,41 @@ impl World {
         };
         self.control(
             "POST",
-            &format!("/accounts/{GATEWAY_PHONE}/scan"),
+            &format!("/accounts/{phone}/scan"),
             json!({"qr": payload}),
         )
         .await;
         next_matching(&mut events, |e| matches!(e, EngineEvent::Ready { .. })).await;
         (session, events)
+    }
+
+    /// Stops a session the way the runner does, keeping its login: in context mode the login
+    /// is dumped from the live page first (returned), in process mode it stays in the profile.
+    pub async fn stop_keeping_login(
+        &self,
+        session: Box<dyn EngineSession>,
+        mut events: Receiver<EngineEvent>,
+    ) -> Option<AuthDump> {
+        let dump = match self.engine.isolation() {
+            IsolationMode::Process => None,
+            IsolationMode::Context => Some(session.export_auth().await.expect("login dumped")),
+        };
+        session.stop().await.unwrap();
+        until_end(&mut events, Duration::from_secs(15)).await;
+        dump
+    }
+
+    /// Starts a session with a login dump to restore (context mode).
+    pub async fn start_with(
+        &self,
+        name: &str,
+        auth_dump: Option<AuthDump>,
+    ) -> (Box<dyn EngineSession>, Receiver<EngineEvent>) {
+        self.start_spec(SessionSpec {
+            auth_dump,
+            ..self.spec(name)
+        })
+        .await
     }
 
     /// Waits until the gateway's device has connected `n` times (the page reloads itself

@@ -6,6 +6,9 @@
 //! - when the holder is SIGKILLed (with its Chromium, as when a container dies) the second takes
 //!   the session over within lease + 15 s, from the snapshot, without a new scan, and every send
 //!   job enqueued before and after the kill reaches the recipient exactly once.
+//!
+//! Run in both isolation modes: in context mode the snapshot is a dump of the live page and
+//! the runner's shared browser dies with it.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -23,6 +26,7 @@ use openwa_core::message::{MessageStatus, SendCommand};
 use openwa_core::ports::{Backend, QueueName};
 use openwa_core::services::MessageService;
 use openwa_core::session::{DesiredState, Session, SessionConfig, SessionStatus};
+use openwa_runner::IsolationMode;
 use openwa_runner::snapshot::snapshot_key;
 use openwa_simulator::{Simulator, SimulatorConfig};
 use serde_json::{Value, json};
@@ -51,8 +55,15 @@ struct RunnerProcess {
 }
 
 impl RunnerProcess {
-    fn start(id: &str, data_dir: &Path, profiles: &Path, wa_url: &str) -> Self {
+    fn start(
+        id: &str,
+        data_dir: &Path,
+        profiles: &Path,
+        wa_url: &str,
+        isolation: IsolationMode,
+    ) -> Self {
         let child = Command::new(env!("CARGO_BIN_EXE_openwa-runner"))
+            .env("OPENWA_RUNNER_ISOLATION", isolation.as_str())
             .env("OPENWA_DATA_DIR", data_dir)
             .env("OPENWA_RUNNER_ID", id)
             .env("OPENWA_PROFILES_DIR", profiles)
@@ -228,9 +239,23 @@ impl World {
     }
 }
 
+/// One failover at a time: each runs two runners and their browsers on a 2-core machine.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_runner_s_session_moves_to_the_other_runner_without_a_scan_and_without_losing_sends()
  {
+    fails_over_in(IsolationMode::Process).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_context_mode_a_killed_runner_s_session_moves_over_without_a_scan_and_without_losing_sends()
+ {
+    fails_over_in(IsolationMode::Context).await;
+}
+
+async fn fails_over_in(mode: IsolationMode) {
+    let _serial = SERIAL.lock().await;
     let sim = Simulator::start(SimulatorConfig {
         qr_interval: Duration::from_millis(1000),
         ..Default::default()
@@ -277,7 +302,7 @@ async fn a_killed_runner_s_session_moves_to_the_other_runner_without_a_scan_and_
     let wa_url = format!("{}/", w.sim.base_url());
 
     // Runner A links the session.
-    let mut a = RunnerProcess::start("runner-a", &data, &w.dir.path().join("a"), &wa_url);
+    let mut a = RunnerProcess::start("runner-a", &data, &w.dir.path().join("a"), &wa_url, mode);
     let s = w
         .wait_for("a QR", Duration::from_secs(60), |s| s.qr.is_some(), &id)
         .await;
@@ -295,13 +320,22 @@ async fn a_killed_runner_s_session_moves_to_the_other_runner_without_a_scan_and_
     )
     .await;
     let deadline = Instant::now() + Duration::from_secs(30);
-    while w.backend.blobs.get(&snapshot_key(&id)).await.is_err() {
+    let snapshot = loop {
+        if let Ok((blob, _)) = w.backend.blobs.get(&snapshot_key(&id)).await {
+            break blob;
+        }
         assert!(Instant::now() < deadline, "no snapshot after login");
         tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    };
+    // The runner really runs in `mode`: the snapshot's kind byte says which it took.
+    let kind = match mode {
+        IsolationMode::Process => 1,
+        IsolationMode::Context => 2,
+    };
+    assert_eq!(snapshot.get(6), Some(&kind), "{mode} mode snapshot kind");
 
     // Runner B joins: it must not touch the session while A renews.
-    let _b = RunnerProcess::start("runner-b", &data, &w.dir.path().join("b"), &wa_url);
+    let _b = RunnerProcess::start("runner-b", &data, &w.dir.path().join("b"), &wa_url, mode);
     tokio::time::sleep(Duration::from_secs(LEASE_SECS + 2)).await;
     let s = w.session(&id).await;
     assert_eq!(
@@ -339,7 +373,7 @@ async fn a_killed_runner_s_session_moves_to_the_other_runner_without_a_scan_and_
         takeover <= Duration::from_secs(LEASE_SECS + 15),
         "takeover took {takeover:?}, more than lease + 15 s"
     );
-    eprintln!("takeover after SIGKILL: {takeover:?} (lease {LEASE_SECS} s)");
+    eprintln!("{mode} mode: takeover after SIGKILL: {takeover:?} (lease {LEASE_SECS} s)");
 
     // Every message reaches the customer exactly once.
     let deadline = Instant::now() + Duration::from_secs(60);

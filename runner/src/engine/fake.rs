@@ -6,6 +6,9 @@
 //!   goes straight to `Ready` and records the run as `restored`.
 //! - Sends land in one shared "recipient inbox" keyed by `wa_key`; a send whose key is there
 //!   already returns it with `already_sent = true` (the idempotency the real engine gives).
+//! - With [`FakeOptions::isolation`] = `Context` the login lives only in the run (like a
+//!   browser context): `export_auth` dumps it while the run is live, and a start restores it
+//!   from [`SessionSpec::auth_dump`] (nothing is written to the profile).
 //! - Every run's start and stop time is recorded, to check that two runners never run one
 //!   session at once.
 //! - Faults: fail the next sends, make a chat slow, or "crash" (panic) right after a send took
@@ -13,6 +16,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,7 +27,8 @@ use openwa_core::session::Me;
 use tokio::sync::{Notify, mpsc};
 
 use super::{
-    Engine, EngineError, EngineEvent, EngineSession, OutgoingMessage, SendReceipt, SessionSpec,
+    AuthDump, Engine, EngineError, EngineEvent, EngineSession, IsolationMode, OutgoingMessage,
+    SendReceipt, SessionSpec,
 };
 
 /// Where the fake keeps its "login" inside the profile.
@@ -35,6 +40,8 @@ pub struct FakeOptions {
     pub auto_scan: Option<Duration>,
     /// The account that logs in.
     pub me: ChatId,
+    /// Where the login lives: the profile (process) or only the live run (context).
+    pub isolation: IsolationMode,
 }
 
 impl Default for FakeOptions {
@@ -42,8 +49,14 @@ impl Default for FakeOptions {
         Self {
             auto_scan: Some(Duration::from_millis(20)),
             me: ChatId::parse("15550100000").expect("valid phone"),
+            isolation: IsolationMode::Process,
         }
     }
+}
+
+/// The context-mode dump of a logged-in fake session.
+fn login_dump(session: &SessionId) -> Vec<u8> {
+    format!("fake-login:{session}").into_bytes()
 }
 
 /// One message that reached a recipient.
@@ -62,7 +75,8 @@ pub struct Delivered {
 pub struct RunRecord {
     pub session: SessionId,
     pub profile_dir: PathBuf,
-    /// The login marker was there at start (restored from a snapshot).
+    /// The login marker was there at start, or (context mode) the spec carried this
+    /// session's login dump: restored from a snapshot.
     pub restored: bool,
     pub started: Instant,
     pub stopped: Option<Instant>,
@@ -206,8 +220,17 @@ impl Engine for FakeEngine {
         &self,
         spec: SessionSpec,
     ) -> Result<(Box<dyn EngineSession>, mpsc::Receiver<EngineEvent>), EngineError> {
+        let options = lock(&self.shared.options).clone();
+        let context = options.isolation == IsolationMode::Context;
         let marker = spec.profile_dir.join(LOGIN_MARKER);
-        let restored = marker.exists();
+        let restored = if context {
+            spec.auth_dump
+                .as_ref()
+                .is_some_and(|d| d.as_bytes() == login_dump(&spec.session_id))
+        } else {
+            marker.exists()
+        };
+        let logged_in = Arc::new(AtomicBool::new(restored));
         let run = {
             let mut runs = lock(&self.shared.runs);
             runs.push(RunRecord {
@@ -221,13 +244,12 @@ impl Engine for FakeEngine {
         };
         let (tx, rx) = mpsc::channel(64);
         let scanned = Arc::new(Notify::new());
-        let options = lock(&self.shared.options).clone();
         let me = Me {
             jid: options.me.clone(),
             push_name: Some("Fake".into()),
         };
         let script = tokio::spawn({
-            let (tx, scanned) = (tx.clone(), scanned.clone());
+            let (tx, scanned, logged_in) = (tx.clone(), scanned.clone(), logged_in.clone());
             async move {
                 if !restored {
                     let expires_at = chrono::Utc::now() + chrono::Duration::seconds(20);
@@ -241,10 +263,13 @@ impl Engine for FakeEngine {
                         Some(after) => tokio::time::sleep(after).await,
                         None => scanned.notified().await,
                     }
-                    if let Some(dir) = marker.parent() {
-                        let _ = std::fs::create_dir_all(dir);
+                    if !context {
+                        if let Some(dir) = marker.parent() {
+                            let _ = std::fs::create_dir_all(dir);
+                        }
+                        let _ = std::fs::write(&marker, b"logged in");
                     }
-                    let _ = std::fs::write(&marker, b"logged in");
+                    logged_in.store(true, Ordering::SeqCst);
                     let _ = tx.send(EngineEvent::Authenticated).await;
                 }
                 let _ = tx.send(EngineEvent::Ready { me }).await;
@@ -262,8 +287,13 @@ impl Engine for FakeEngine {
             run,
             session: spec.session_id,
             profile_dir: spec.profile_dir,
+            logged_in,
         };
         Ok((Box::new(session), rx))
+    }
+
+    fn isolation(&self) -> IsolationMode {
+        lock(&self.shared.options).isolation
     }
 }
 
@@ -273,6 +303,8 @@ pub struct FakeSession {
     run: usize,
     session: SessionId,
     profile_dir: PathBuf,
+    /// The run's login (context mode keeps it nowhere else).
+    logged_in: Arc<AtomicBool>,
 }
 
 impl FakeSession {
@@ -369,6 +401,7 @@ impl EngineSession for FakeSession {
 
     async fn logout(&self) -> Result<(), EngineError> {
         let _ = std::fs::remove_file(self.profile_dir.join(LOGIN_MARKER));
+        self.logged_in.store(false, Ordering::SeqCst);
         self.engine
             .crash(&self.session, EngineEvent::LoggedOut)
             .await;
@@ -378,6 +411,22 @@ impl EngineSession for FakeSession {
     async fn stop(&self) -> Result<(), EngineError> {
         self.end();
         Ok(())
+    }
+
+    async fn export_auth(&self) -> Result<AuthDump, EngineError> {
+        if lock(&self.engine.shared.options).isolation != IsolationMode::Context {
+            return Err(EngineError::NotReady(
+                "process mode: the login is in the profile".into(),
+            ));
+        }
+        // Like a disposed browser context: once stopped, the login is gone.
+        if !self.is_live() {
+            return Err(EngineError::Browser("the run has ended".into()));
+        }
+        if !self.logged_in.load(Ordering::SeqCst) {
+            return Ok(AuthDump::from_bytes(b"fake-unlinked".to_vec()));
+        }
+        Ok(AuthDump::from_bytes(login_dump(&self.session)))
     }
 
     fn pids(&self) -> Vec<u32> {

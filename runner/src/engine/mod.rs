@@ -10,6 +10,11 @@
 //!   engine looks for a message with that key in the chat and, if it exists, returns its id with
 //!   `already_sent = true` instead of sending again. The key is derived from the gateway message
 //!   id (see [`wa_key_for`]), so a job redelivered after a crash cannot produce a second message.
+//! - Where the login lives depends on the engine's [`IsolationMode`]: in `Process` mode in the
+//!   session's profile directory (the runner snapshots the directory after `stop`); in
+//!   `Context` mode only in the live page, so the runner asks the session for an
+//!   [`AuthDump`] (`EngineSession::export_auth`) before stopping it and hands the latest dump
+//!   back in [`SessionSpec::auth_dump`] at every start.
 
 pub mod chromium;
 pub mod fake;
@@ -25,12 +30,43 @@ use openwa_core::session::Me;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
+pub use crate::config::IsolationMode;
+
+/// A session's login exported from a live page (context mode): the engine's own encoding of
+/// the origin's IndexedDB and Local Storage. It is the login itself, so it is never logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AuthDump(Vec<u8>);
+
+impl AuthDump {
+    pub fn from_bytes(bytes: Vec<u8>) -> Self {
+        Self(bytes)
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.0
+    }
+}
+
+impl std::fmt::Debug for AuthDump {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AuthDump({} bytes)", self.0.len())
+    }
+}
+
 /// How to start one session.
 #[derive(Debug, Clone)]
 pub struct SessionSpec {
     pub session_id: SessionId,
-    /// The browser profile directory (restored from a snapshot before start, if any).
+    /// The browser profile directory (restored from a snapshot before start, if any). Process
+    /// mode only; a context-mode session has no profile of its own.
     pub profile_dir: PathBuf,
+    /// Context mode: the login to restore into the fresh browser context before WhatsApp Web
+    /// loads (`None`: start unlinked). Ignored in process mode.
+    pub auth_dump: Option<AuthDump>,
     /// Outbound proxy for the browser.
     pub proxy: Option<String>,
     /// WhatsApp Web URL: the real one in production, the simulator's in sandbox and tests.
@@ -237,6 +273,12 @@ pub trait Engine: Send + Sync {
         &self,
         spec: SessionSpec,
     ) -> Result<(Box<dyn EngineSession>, mpsc::Receiver<EngineEvent>), EngineError>;
+
+    /// Where this engine keeps a session's login, which decides how it is snapshotted (see
+    /// the module docs).
+    fn isolation(&self) -> IsolationMode {
+        IsolationMode::Process
+    }
 }
 
 /// A running session.
@@ -254,6 +296,13 @@ pub trait EngineSession: Send + Sync {
     async fn logout(&self) -> Result<(), EngineError>;
     /// Stops gracefully: the profile is flushed to disk, so a snapshot taken afterwards is whole.
     async fn stop(&self) -> Result<(), EngineError>;
+    /// Context mode: the login dumped from the live page (before `stop`). Engines that keep
+    /// the login in the profile directory refuse.
+    async fn export_auth(&self) -> Result<AuthDump, EngineError> {
+        Err(EngineError::NotReady(
+            "this engine keeps the login in its profile directory; snapshot the directory".into(),
+        ))
+    }
     /// OS process ids belonging to this session (for memory metrics), if any.
     fn pids(&self) -> Vec<u32>;
 }

@@ -3,7 +3,7 @@
 //! A supervisor task per claimed session restores the auth snapshot, starts the engine and
 //! then drives it: renews the lease every third of its duration (re-reading the session to see
 //! `desired` and config changes), turns engine events into state and events, snapshots after
-//! login and periodically, and restarts the engine with backoff when its stream ends. Losing
+//! login and periodically (and at a graceful stop or drain), and restarts the engine with backoff when its stream ends. Losing
 //! the lease (a renewal refused, a stale epoch on any write, or the lease running out locally)
 //! stops the engine at once and drops the session without writing anything more.
 //!
@@ -30,6 +30,7 @@ use serde_json::json;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::engine::{EngineSession, IsolationMode};
 use crate::host::Host;
 use crate::pacing::Pacer;
 use crate::publish::Publisher;
@@ -308,11 +309,22 @@ impl SessionCtx {
         }
     }
 
-    async fn snapshot(&self) {
+    /// Snapshots the login: the profile directory (process mode) or a dump of `engine`'s live
+    /// page (context mode).
+    async fn snapshot(&self, engine: &dyn EngineSession) {
         if !self.logged_in.load(Ordering::SeqCst) || !self.holds_lease() {
             return;
         }
-        if let Err(error) = self.host.snapshots.take(&self.id, &self.profile_dir).await {
+        let taken = match self.host.engine.isolation() {
+            IsolationMode::Process => self.host.snapshots.take(&self.id, &self.profile_dir).await,
+            IsolationMode::Context => match engine.export_auth().await {
+                Ok(dump) => self.host.snapshots.take_dump(&self.id, dump).await,
+                Err(error) => Err(crate::RunnerError::Snapshot(format!(
+                    "dumping the login from the page: {error}"
+                ))),
+            },
+        };
+        if let Err(error) = taken {
             tracing::warn!(%error, session_id = %self.id, "auth snapshot failed");
         }
     }

@@ -1,5 +1,11 @@
 //! The supervisor's state machine: restore, start, drive (renew, events, snapshots), restart
 //! with backoff, hold idle after a logout, and the final writes.
+//!
+//! Restore and snapshot follow the engine's isolation mode: in process mode the snapshot is
+//! unpacked into the profile directory once, before the first start (the profile then carries
+//! the login across restarts), and taken from the directory after the engine stopped; in
+//! context mode the latest dump is loaded at every start (a restarted context starts empty)
+//! and taken from the live page, before the engine stops.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -13,7 +19,7 @@ use tokio::time::Instant;
 use tracing::Instrument as _;
 
 use super::{Exit, SessionCtx, events};
-use crate::engine::{EngineEvent, EngineSession, SessionSpec};
+use crate::engine::{AuthDump, EngineEvent, EngineSession, IsolationMode, SessionSpec};
 use crate::host::Host;
 use crate::{control, send};
 
@@ -41,12 +47,16 @@ pub(crate) async fn supervise(
 }
 
 async fn run(ctx: &Arc<SessionCtx>, mut drain: watch::Receiver<bool>) -> Exit {
-    match ctx.host.snapshots.restore(&ctx.id, &ctx.profile_dir).await {
-        Ok(restored) => {
-            ctx.logged_in.store(restored, Ordering::SeqCst);
-            tracing::info!(restored, "auth state prepared");
+    if ctx.host.engine.isolation() == IsolationMode::Process {
+        match ctx.host.snapshots.restore(&ctx.id, &ctx.profile_dir).await {
+            Ok(restored) => {
+                ctx.logged_in.store(restored, Ordering::SeqCst);
+                tracing::info!(restored, "auth state prepared");
+            }
+            Err(error) => {
+                tracing::warn!(%error, "auth snapshot not restored; starting without it")
+            }
         }
-        Err(error) => tracing::warn!(%error, "auth snapshot not restored; starting without it"),
     }
     let config = &ctx.host.config;
     let mut backoff = config.restart_backoff_min;
@@ -105,10 +115,15 @@ async fn start(
         ..Default::default()
     };
     ctx.set_status(update, json!({})).await?;
+    let auth_dump = match ctx.host.engine.isolation() {
+        IsolationMode::Process => None,
+        IsolationMode::Context => load_dump(ctx).await,
+    };
     let config = ctx.config();
     let spec = SessionSpec {
         session_id: ctx.id.clone(),
         profile_dir: ctx.profile_dir.clone(),
+        auth_dump,
         proxy: config.proxy,
         wa_url: ctx.host.config.wa_url.clone(),
         takeover_on_conflict: ctx.host.config.takeover_on_conflict,
@@ -128,6 +143,23 @@ async fn start(
             ctx.set_status(update, json!({ "error_code": error.code() }))
                 .await?;
             Err(Exit::Ended(format!("engine did not start: {error}")))
+        }
+    }
+}
+
+/// Context mode: the latest dump to restore into the new context, if any (a failure to load it
+/// starts the session unlinked, with the reason logged).
+async fn load_dump(ctx: &SessionCtx) -> Option<AuthDump> {
+    match ctx.host.snapshots.load_dump(&ctx.id).await {
+        Ok(dump) => {
+            ctx.logged_in.store(dump.is_some(), Ordering::SeqCst);
+            tracing::info!(restored = dump.is_some(), "auth state prepared");
+            dump
+        }
+        Err(error) => {
+            ctx.logged_in.store(false, Ordering::SeqCst);
+            tracing::warn!(%error, "auth snapshot not restored; starting without it");
+            None
         }
     }
 }
@@ -210,11 +242,11 @@ async fn drive(
             },
             _ = sleep_until_opt(login_snapshot_at) => {
                 login_snapshot_at = None;
-                ctx.snapshot().await;
+                ctx.snapshot(engine.as_ref()).await;
             }
             _ = snapshots.tick() => {
                 if *ctx.status.borrow() == SessionStatus::Connected {
-                    ctx.snapshot().await;
+                    ctx.snapshot(engine.as_ref()).await;
                 }
             }
         }
@@ -230,8 +262,15 @@ async fn drive(
             {
                 tracing::warn!("in-flight sends did not finish within the grace period");
             }
+            // Process mode snapshots the profile once Chromium flushed it; context mode the
+            // live page, before its context is disposed.
+            if ctx.host.engine.isolation() == IsolationMode::Context {
+                ctx.snapshot(engine.as_ref()).await;
+            }
             stop_engine(ctx, engine.as_ref()).await;
-            ctx.snapshot().await;
+            if ctx.host.engine.isolation() == IsolationMode::Process {
+                ctx.snapshot(engine.as_ref()).await;
+            }
         }
         Exit::LoggedOut => {
             sender.0.abort();

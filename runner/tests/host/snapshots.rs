@@ -5,6 +5,7 @@ use std::time::Duration;
 use openwa_core::Error;
 use openwa_core::event::EventType;
 use openwa_core::session::{Pacing, SessionStatus};
+use openwa_runner::IsolationMode;
 use openwa_runner::engine::EngineEvent;
 use openwa_runner::engine::fake::LOGIN_MARKER;
 use openwa_runner::snapshot::snapshot_key;
@@ -15,7 +16,17 @@ const WAIT: Duration = Duration::from_secs(10);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_login_a_snapshot_is_stored_and_the_next_runner_restores_it_without_a_new_qr() {
-    let env = TestEnv::new();
+    snapshot_moves_the_login(IsolationMode::Process).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_context_mode_the_login_dump_moves_to_the_next_runner_without_a_new_qr() {
+    snapshot_moves_the_login(IsolationMode::Context).await;
+}
+
+/// Login on r1, a graceful stop, and r2 restores from the snapshot taken at the stop.
+async fn snapshot_moves_the_login(mode: IsolationMode) {
+    let env = TestEnv::in_mode(mode);
     let id = env.session("s1", Pacing::default()).await;
     let first = env.start(env.config("r1"));
     eventually(WAIT, "connected", || async {
@@ -31,7 +42,19 @@ async fn after_login_a_snapshot_is_stored_and_the_next_runner_restores_it_withou
         stored.starts_with(b"OWSNAP"),
         "stored encrypted with its header"
     );
+    let kind = match mode {
+        IsolationMode::Process => 1,
+        IsolationMode::Context => 2,
+    };
+    assert_eq!(stored.get(6), Some(&kind), "{mode}: the snapshot's kind");
+    // Only the snapshot of the graceful stop is left to restore from (in context mode it must
+    // be taken from the live run, before the engine stops).
+    env.backend.blobs.delete(&snapshot_key(&id)).await.unwrap();
     first.stop().await;
+    assert!(
+        env.backend.blobs.get(&snapshot_key(&id)).await.is_ok(),
+        "{mode}: a snapshot at the graceful stop"
+    );
     env.drain_events().await;
 
     let second = env.start(env.config("r2"));
@@ -45,13 +68,17 @@ async fn after_login_a_snapshot_is_stored_and_the_next_runner_restores_it_withou
     assert!(last.profile_dir.starts_with(env.dir.path().join("r2")));
     assert!(
         last.restored,
-        "the login marker was restored before the engine started"
+        "{mode}: the login was restored before the engine started"
     );
-    assert!(exists(&last.profile_dir.join(LOGIN_MARKER)));
+    assert_eq!(
+        exists(&last.profile_dir.join(LOGIN_MARKER)),
+        mode == IsolationMode::Process,
+        "only process mode keeps the login in the profile"
+    );
     let events = env.drain_events().await;
     assert!(
         !events.iter().any(|e| e.kind == EventType::SessionQr),
-        "no new QR"
+        "{mode}: no new QR"
     );
     second.stop().await;
 }

@@ -15,7 +15,7 @@ use openwa_core::message::{Direction, Message, MessageStatus, SendJob};
 use openwa_core::ports::{Backend, NewJob, QueueName};
 use openwa_core::session::{DesiredState, Pacing, Session, SessionConfig, SessionStatus};
 use openwa_runner::engine::fake::{FakeEngine, FakeOptions};
-use openwa_runner::{Runner, RunnerConfig};
+use openwa_runner::{IsolationMode, Runner, RunnerConfig};
 use tokio::sync::oneshot;
 
 pub struct TestEnv {
@@ -30,13 +30,28 @@ impl TestEnv {
     }
 
     pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
+        Self::with(clock, FakeOptions::default())
+    }
+
+    /// A test env whose fake engine keeps the login the `isolation` mode's way.
+    pub fn in_mode(isolation: IsolationMode) -> Self {
+        Self::with(
+            Arc::new(SystemClock),
+            FakeOptions {
+                isolation,
+                ..FakeOptions::default()
+            },
+        )
+    }
+
+    fn with(clock: Arc<dyn Clock>, options: FakeOptions) -> Self {
         init_tracing();
         let dir = tempfile::tempdir().unwrap();
         let backend = openwa_infra::embedded::open(&dir.path().join("data"), clock).unwrap();
         Self {
             dir,
             backend,
-            fake: FakeEngine::new(FakeOptions::default()),
+            fake: FakeEngine::new(options),
         }
     }
 

@@ -1,6 +1,6 @@
 //! The DevTools side of a session: connecting chromiumoxide to our Chromium, polling its
 //! handler, preparing the page (binding, bridge on every new document, user agent) and
-//! evaluating expressions with a timeout on every call.
+//! evaluating expressions with a timeout on every call. Shared by both isolation modes.
 
 use std::time::Duration;
 
@@ -64,24 +64,39 @@ pub async fn connect(ws_url: &str, dead: mpsc::Sender<String>) -> Result<Browser
     Ok(browser)
 }
 
-/// Opens the session page: the binding and the bridge are registered before navigating, so
-/// they exist in every document WhatsApp Web loads (it reloads itself after login and logout).
+/// Opens the session page of a per-session browser (process mode): a new tab, the launch
+/// tab closed, then [`prepare_page`].
 pub async fn open_page(
     browser: &Browser,
     bridge_source: &str,
     url: &str,
 ) -> Result<Connected, ChromiumError> {
     let page = cdp(browser.new_page("about:blank")).await?;
-    close_other_pages(browser, &page).await?;
+    close_pages(browser, Some(&page)).await?;
+    // Headless Chromium announces itself as "HeadlessChrome", which WhatsApp Web refuses.
+    let version = cdp(browser.version()).await?;
+    let user_agent = version
+        .user_agent
+        .contains("HeadlessChrome")
+        .then(|| version.user_agent.replace("HeadlessChrome", "Chrome"));
+    prepare_page(page, bridge_source, url, user_agent.as_deref()).await
+}
+
+/// Prepares `page` and navigates it to WhatsApp Web: the binding and the bridge are registered
+/// before navigating, so they exist in every document WhatsApp Web loads (it reloads itself
+/// after login and logout); `user_agent` overrides the browser's.
+pub async fn prepare_page(
+    page: Page,
+    bridge_source: &str,
+    url: &str,
+    user_agent: Option<&str>,
+) -> Result<Connected, ChromiumError> {
     let bindings = cdp(page.event_listener::<EventBindingCalled>()).await?;
     let crashes = cdp(page.event_listener::<EventTargetCrashed>()).await?;
     cdp(page.execute(InspectorEnable::default())).await?;
     cdp(page.execute(AddBindingParams::new(BINDING))).await?;
     cdp(page.execute(AddScriptToEvaluateOnNewDocumentParams::new(bridge_source))).await?;
-    // Headless Chromium announces itself as "HeadlessChrome", which WhatsApp Web refuses.
-    let version = cdp(browser.version()).await?;
-    if version.user_agent.contains("HeadlessChrome") {
-        let ua = version.user_agent.replace("HeadlessChrome", "Chrome");
+    if let Some(ua) = user_agent {
         cdp(page.execute(SetUserAgentOverrideParams::new(ua))).await?;
     }
     // Once into the current document too (a no-op until it is WhatsApp Web).
@@ -96,11 +111,11 @@ pub async fn open_page(
     })
 }
 
-/// Closes the tab Chromium opened at launch: one renderer less per session.
-async fn close_other_pages(browser: &Browser, keep: &Page) -> Result<(), ChromiumError> {
+/// Closes every tab but `keep` (the one Chromium opened at launch: one renderer less).
+pub async fn close_pages(browser: &Browser, keep: Option<&Page>) -> Result<(), ChromiumError> {
     let targets = cdp(browser.execute(GetTargetsParams::default())).await?;
     for t in &targets.result.target_infos {
-        if t.r#type == "page" && &t.target_id != keep.target_id() {
+        if t.r#type == "page" && keep.is_none_or(|k| &t.target_id != k.target_id()) {
             cdp(browser.execute(CloseTargetParams::new(t.target_id.clone()))).await?;
         }
     }

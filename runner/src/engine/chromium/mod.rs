@@ -2,8 +2,14 @@
 //! with chromiumoxide, plus the bridge script (`assets/bridge.js`) that talks to WhatsApp
 //! Web's in-page modules (see `shared/wa-web-surface.md`).
 //!
-//! One Chromium per session, each with its own profile directory (the login lives in the
-//! profile's IndexedDB and Local Storage) and its own process group.
+//! Two isolation modes ([`IsolationMode`]):
+//! - **process** (default): one Chromium per session, each with its own profile directory (the
+//!   login lives in the profile's IndexedDB and Local Storage) and its own process group;
+//! - **context**: one shared Chromium per runner (launched on first use, relaunched after it
+//!   died), one off-the-record browser context per session (with the session's proxy); the
+//!   login is dumped from the live page and restored into a new context before WhatsApp Web
+//!   loads (`storage`). If the shared browser dies, every session on it ends (`Failed`) and
+//!   the runner restarts them on a new one.
 //!
 //! Layout:
 //! - [`launch`]: spawning Chromium, reaping a leftover one on the same profile, process trees.
@@ -11,24 +17,33 @@
 //!   evaluations with timeouts.
 //! - [`bridge`]: the embedded bridge script and calls into it (retried once across a reload).
 //! - `events`: decoding the bridge's event frames into [`EngineEvent`](super::EngineEvent)s.
-//! - `session`: starting a session and its handle ([`EngineSession`](super::EngineSession)).
+//! - `session`: starting a process-mode session, and the session handle
+//!   ([`EngineSession`](super::EngineSession)) of both modes; `home`: where its page lives
+//!   (own browser or context) and how that is torn down.
+//! - `shared`: the shared browser of context mode; `context`: starting a context-mode session.
+//! - [`storage`]: the login dump/restore of context mode (`assets/storage.js`).
 //! - `supervisor`: the loop that watches a session (bridge frames, crashes, hangs, boot
 //!   timeout) and ends the event stream when it dies.
 
 pub mod bridge;
 mod cdp;
+mod context;
 mod events;
+mod home;
 pub mod launch;
 mod session;
+mod shared;
+pub mod storage;
 mod supervisor;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 
-use super::{Engine, EngineError, EngineEvent, EngineSession, SessionSpec};
+use super::{Engine, EngineError, EngineEvent, EngineSession, IsolationMode, SessionSpec};
 
 /// Debian's `chromium-headless-shell` (the "old headless" Chromium, no browser UI): the default
 /// binary when installed. At 10 sessions it needs roughly half the memory per session of full
@@ -113,6 +128,11 @@ pub struct ChromiumConfig {
     pub health_interval: Duration,
     /// Upper bound for one bridge call (a send waits for readiness within it).
     pub call_timeout: Duration,
+    /// One Chromium per session, or one shared Chromium with a context per session.
+    pub isolation: IsolationMode,
+    /// Context mode: the shared browser's profile directory (one per runner; see
+    /// `RunnerConfig::shared_browser_dir`).
+    pub shared_profile_dir: PathBuf,
 }
 
 impl Default for ChromiumConfig {
@@ -135,6 +155,18 @@ impl ChromiumConfig {
             boot_timeout: Duration::from_secs(90),
             health_interval: Duration::from_secs(10),
             call_timeout: Duration::from_secs(60),
+            isolation: IsolationMode::Process,
+            shared_profile_dir: std::env::temp_dir()
+                .join(format!("openwa-shared-browser-{}", std::process::id())),
+        }
+    }
+
+    /// The same, in context mode with the shared browser on `shared_profile_dir`.
+    pub fn in_context_mode(self, shared_profile_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            isolation: IsolationMode::Context,
+            shared_profile_dir: shared_profile_dir.into(),
+            ..self
         }
     }
 }
@@ -154,19 +186,45 @@ impl From<ChromiumError> for EngineError {
     }
 }
 
-/// The production [`Engine`]: one headless Chromium (by default the headless shell) per session.
-#[derive(Debug, Clone, Default)]
+/// The production [`Engine`]: headless Chromium (by default the headless shell), one per
+/// session or one shared per engine ([`ChromiumConfig::isolation`]).
+#[derive(Clone)]
 pub struct ChromiumEngine {
     config: ChromiumConfig,
+    /// Context mode's shared browser (unused in process mode). Clones share it.
+    shared: Arc<shared::SharedBrowser>,
+}
+
+impl Default for ChromiumEngine {
+    fn default() -> Self {
+        Self::new(ChromiumConfig::default())
+    }
+}
+
+impl std::fmt::Debug for ChromiumEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChromiumEngine")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ChromiumEngine {
     pub fn new(config: ChromiumConfig) -> Self {
-        Self { config }
+        let shared = shared::SharedBrowser::new(config.clone(), config.shared_profile_dir.clone());
+        Self {
+            config,
+            shared: Arc::new(shared),
+        }
     }
 
     pub fn config(&self) -> &ChromiumConfig {
         &self.config
+    }
+
+    /// Context mode: the shared browser's process tree while it runs (empty otherwise).
+    pub fn shared_browser_pids(&self) -> Vec<u32> {
+        self.shared.pids()
     }
 }
 
@@ -176,8 +234,15 @@ impl Engine for ChromiumEngine {
         &self,
         spec: SessionSpec,
     ) -> Result<(Box<dyn EngineSession>, mpsc::Receiver<EngineEvent>), EngineError> {
-        let (session, events) = session::start(&self.config, spec).await?;
+        let (session, events) = match self.config.isolation {
+            IsolationMode::Process => session::start(&self.config, spec).await?,
+            IsolationMode::Context => context::start(&self.config, &self.shared, spec).await?,
+        };
         Ok((Box::new(session), events))
+    }
+
+    fn isolation(&self) -> IsolationMode {
+        self.config.isolation
     }
 }
 

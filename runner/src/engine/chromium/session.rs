@@ -1,5 +1,6 @@
-//! A running Chromium session: starting it (process, DevTools, page, supervisor) and the
-//! [`EngineSession`] handle.
+//! A running Chromium session: starting it in process mode (its own Chromium, DevTools, page,
+//! supervisor; context mode opens its page in `context` and joins here at [`supervise`]) and
+//! the [`EngineSession`] handle, whose teardown depends on where the page lives (`home`).
 //!
 //! The event stream ends exactly once, with a last event saying why: `Disconnected{"stopped"}`
 //! after [`EngineSession::stop`], `LoggedOut`, or `Failed` (surface changed, boot timeout,
@@ -11,60 +12,85 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use base64::Engine as _;
-use chromiumoxide::Browser;
+use chromiumoxide::Page;
 use openwa_core::jid::{ChatId, WaMessageId};
 use serde_json::{Value, json};
 use tokio::sync::{Mutex, mpsc, watch};
 
 use super::bridge::{self, BridgeClient};
 use super::cdp;
+use super::home::Home;
 use super::launch::{self, LaunchSpec};
+use super::storage::{self, StorageError};
 use super::supervisor::{Supervisor, Watch};
 use super::{ChromiumConfig, ChromiumError};
 use crate::engine::{
-    EngineError, EngineEvent, EngineSession, OutgoingMessage, SendReceipt, SessionSpec,
+    AuthDump, EngineError, EngineEvent, EngineSession, OutgoingMessage, SendReceipt, SessionSpec,
 };
-
-/// How long a graceful close may take before the process group is killed.
-const CLOSE_GRACE: Duration = Duration::from_secs(10);
 
 /// What the session handle and the supervisor share.
 pub(super) struct Shared {
-    pub(super) pid: u32,
-    pub(super) browser: Mutex<Option<Browser>>,
+    pub(super) home: Home,
     pub(super) bridge: BridgeClient,
-    /// Becomes true when the Chromium process has exited.
-    pub(super) exited: watch::Receiver<bool>,
+    /// The WhatsApp Web page (context mode dumps the login from it).
+    pub(super) page: Page,
     /// Becomes true when the supervisor has ended the event stream.
     pub(super) finished: watch::Receiver<bool>,
     pub(super) stopping: AtomicBool,
     pub(super) call_timeout: Duration,
 }
 
-impl Shared {
-    /// Closes Chromium gracefully (so the profile is flushed), killing the group if it lingers.
-    pub(super) async fn close_browser(&self) {
-        if let Some(mut browser) = self.browser.lock().await.take() {
-            let _ = tokio::time::timeout(cdp::CDP_TIMEOUT, browser.close()).await;
-        }
-        let mut exited = self.exited.clone();
-        if tokio::time::timeout(CLOSE_GRACE, exited.wait_for(|e| *e))
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                pid = self.pid,
-                "Chromium did not exit after Browser.close; killing it"
-            );
-        }
-        // Renderers and helpers that outlived the browser process go too.
-        launch::kill_group(self.pid);
-    }
-}
-
-/// The [`EngineSession`] of one Chromium.
+/// The [`EngineSession`] of one Chromium page (its own browser, or a context in a shared one).
 pub struct ChromiumSession {
     shared: Arc<Shared>,
+}
+
+/// The connected page and what the supervisor watches, however the page was opened.
+pub(super) struct Opened {
+    pub home: Home,
+    pub conn: cdp::Connected,
+    /// Reasons the browser is gone (DevTools lost, process exited).
+    pub dead: mpsc::Receiver<String>,
+    pub started: Instant,
+}
+
+/// Starts the supervisor on an opened page and returns the session handle.
+pub(super) fn supervise(
+    config: &ChromiumConfig,
+    opened: Opened,
+) -> (ChromiumSession, mpsc::Receiver<EngineEvent>) {
+    let (boots_tx, boots_rx) = watch::channel(0u64);
+    let (finished_tx, finished_rx) = watch::channel(false);
+    let shared = Arc::new(Shared {
+        home: opened.home,
+        bridge: BridgeClient::new(opened.conn.page.clone(), boots_rx),
+        page: opened.conn.page.clone(),
+        finished: finished_rx,
+        stopping: AtomicBool::new(false),
+        call_timeout: config.call_timeout,
+    });
+    let (events_tx, events_rx) = mpsc::channel(256);
+    let sup = Supervisor {
+        shared: shared.clone(),
+        page: opened.conn.page,
+        events: events_tx,
+        boots: boots_tx,
+        authenticated: false,
+        settled: false,
+        ready: false,
+        started: opened.started,
+    };
+    let watch = Watch {
+        bindings: opened.conn.bindings,
+        crashes: opened.conn.crashes,
+        dead: opened.dead,
+    };
+    let timing = (config.boot_timeout, config.health_interval);
+    tokio::spawn(async move {
+        sup.run(watch, timing).await;
+        let _ = finished_tx.send(true);
+    });
+    (ChromiumSession { shared }, events_rx)
 }
 
 /// Launches Chromium for `spec`, opens WhatsApp Web and starts the supervisor.
@@ -117,40 +143,17 @@ pub async fn start(
             ))
             .await;
     });
-
-    let (boots_tx, boots_rx) = watch::channel(0u64);
-    let (finished_tx, finished_rx) = watch::channel(false);
-    let shared = Arc::new(Shared {
-        pid,
-        browser: Mutex::new(Some(browser)),
-        bridge: BridgeClient::new(conn.page.clone(), boots_rx),
-        exited: exit_rx,
-        finished: finished_rx,
-        stopping: AtomicBool::new(false),
-        call_timeout: config.call_timeout,
-    });
-    let (events_tx, events_rx) = mpsc::channel(256);
-    let sup = Supervisor {
-        shared: shared.clone(),
-        page: conn.page,
-        events: events_tx,
-        boots: boots_tx,
-        authenticated: false,
-        settled: false,
-        ready: false,
+    let opened = Opened {
+        home: Home::OwnBrowser {
+            pid,
+            browser: Mutex::new(Some(browser)),
+            exited: exit_rx,
+        },
+        conn,
+        dead: dead_rx,
         started,
     };
-    let watch = Watch {
-        bindings: conn.bindings,
-        crashes: conn.crashes,
-        dead: dead_rx,
-    };
-    let timing = (config.boot_timeout, config.health_interval);
-    tokio::spawn(async move {
-        sup.run(watch, timing).await;
-        let _ = finished_tx.send(true);
-    });
-    Ok((ChromiumSession { shared }, events_rx))
+    Ok(supervise(config, opened))
 }
 
 impl ChromiumSession {
@@ -242,7 +245,7 @@ impl EngineSession for ChromiumSession {
 
     async fn stop(&self) -> Result<(), EngineError> {
         self.shared.stopping.store(true, Ordering::SeqCst);
-        self.shared.close_browser().await;
+        self.shared.home.close().await;
         let mut finished = self.shared.finished.clone();
         tokio::time::timeout(Duration::from_secs(5), finished.wait_for(|f| *f))
             .await
@@ -255,21 +258,58 @@ impl EngineSession for ChromiumSession {
         Ok(())
     }
 
+    async fn export_auth(&self) -> Result<AuthDump, EngineError> {
+        let Home::Context { .. } = self.shared.home else {
+            return Err(EngineError::NotReady(
+                "a process-mode session keeps its login in the profile directory".into(),
+            ));
+        };
+        if *self.shared.finished.borrow() {
+            return Err(EngineError::Browser("the session has ended".into()));
+        }
+        // WhatsApp Web reloads itself after a login; a dump cut by that is taken once more.
+        let mut last = None;
+        for _ in 0..2 {
+            match storage::dump(&self.shared.page).await {
+                Ok(dump) => return Ok(dump),
+                Err(StorageError::Reloaded) => {
+                    last = Some(StorageError::Reloaded);
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(StorageError::NotExportable(m)) => return Err(EngineError::Rejected(m)),
+                Err(e) => return Err(EngineError::Browser(e.to_string())),
+            }
+        }
+        Err(EngineError::Browser(
+            last.map_or_else(String::new, |e| e.to_string()),
+        ))
+    }
+
     fn pids(&self) -> Vec<u32> {
-        // Once the session ended its process group was killed (or it exited by itself).
-        if *self.shared.exited.borrow() || *self.shared.finished.borrow() {
+        // Once the session ended its browser is gone (or its context disposed).
+        if *self.shared.finished.borrow() {
             return Vec::new();
         }
-        launch::process_tree(self.shared.pid)
+        self.shared.home.pids()
     }
 }
 
 impl Drop for ChromiumSession {
-    /// A session handle dropped without `stop()` takes its browser down with it.
+    /// A session handle dropped without `stop()` takes its browser (context mode: its
+    /// context) down with it.
     fn drop(&mut self) {
-        if !*self.shared.exited.borrow() {
-            self.shared.stopping.store(true, Ordering::SeqCst);
-            launch::kill_group(self.shared.pid);
+        if self.shared.home.is_gone() {
+            return;
+        }
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        match &self.shared.home {
+            Home::OwnBrowser { pid, .. } => launch::kill_group(*pid),
+            Home::Context { .. } => {
+                if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                    let shared = self.shared.clone();
+                    runtime.spawn(async move { shared.home.abort().await });
+                }
+            }
         }
     }
 }

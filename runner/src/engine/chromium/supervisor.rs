@@ -15,7 +15,6 @@ use tokio::sync::{mpsc, watch};
 
 use super::cdp::{self, EvalError};
 use super::events::{self, Frame};
-use super::launch;
 use super::session::Shared;
 use crate::engine::{EngineError, EngineEvent};
 
@@ -97,14 +96,11 @@ impl Supervisor {
         };
         match &last {
             EngineEvent::LoggedOut | EngineEvent::Disconnected { .. } => {
-                self.shared.close_browser().await
+                self.shared.home.close().await
             }
-            _ => {
-                *self.shared.browser.lock().await = None;
-                launch::kill_group(self.shared.pid);
-            }
+            _ => self.shared.home.abort().await,
         }
-        tracing::info!(pid = self.shared.pid, last = ?last, "Chromium session ended");
+        tracing::info!(pid = self.shared.home.pid(), last = ?last, "Chromium session ended");
         let _ = self.events.send(last).await;
     }
 
