@@ -262,27 +262,56 @@ impl StreamRelay {
             .and_then(|i| i.get(SEQ))
             .and_then(|v| v.as_s().ok())
             .cloned();
-        let mut request = self
-            .client
-            .get_shard_iterator()
-            .stream_arn(arn)
-            .shard_id(shard);
-        request = match seq {
-            Some(seq) => request
-                .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
-                .sequence_number(seq),
-            None => request.shard_iterator_type(ShardIteratorType::TrimHorizon),
+        let request = || {
+            self.client
+                .get_shard_iterator()
+                .stream_arn(&arn)
+                .shard_id(shard)
         };
-        let out = request
-            .send()
-            .await
-            .map_err(|e| sdk_error("GetShardIterator", e))?;
+        let from_start = request().shard_iterator_type(ShardIteratorType::TrimHorizon);
+        let out = match seq {
+            Some(seq) => {
+                let after = request()
+                    .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
+                    .sequence_number(&seq)
+                    .send()
+                    .await;
+                match after {
+                    Ok(out) => out,
+                    // The checkpoint is older than the stream's retention (24 h): what it
+                    // pointed after is gone, so read from the oldest record still there.
+                    Err(e) => {
+                        let error = sdk_error("GetShardIterator", e);
+                        tracing::warn!(shard, %error, "outbox checkpoint unusable; reading the shard from its oldest record");
+                        from_start
+                            .send()
+                            .await
+                            .map_err(|e| sdk_error("GetShardIterator", e))?
+                    }
+                }
+            }
+            None => from_start
+                .send()
+                .await
+                .map_err(|e| sdk_error("GetShardIterator", e))?,
+        };
         out.shard_iterator()
             .map(str::to_owned)
             .ok_or_else(|| Error::unexpected(format!("no iterator for shard {shard}")))
     }
 
+    /// Reads one page of `shard`. On any failure the shard's iterator is dropped, so the next
+    /// pass re-opens it at the checkpoint: iterators expire (15 minutes on AWS), and a page
+    /// whose events were not all forwarded must be read again anyway.
     async fn read_shard(&mut self, shard: &str) -> Result<usize> {
+        let read = self.read_page(shard).await;
+        if read.is_err() && self.shards.contains_key(shard) {
+            self.shards.insert(shard.to_owned(), None);
+        }
+        read
+    }
+
+    async fn read_page(&mut self, shard: &str) -> Result<usize> {
         let iterator = match self.shards.get(shard).cloned().flatten() {
             Some(it) => it,
             None => self.open_shard(shard).await?,
@@ -299,7 +328,7 @@ impl StreamRelay {
         let any_events = !events.is_empty();
         let forwarded = self.relay.forward(events).await;
         if let Some(error) = forwarded.into_iter().find_map(Result::err) {
-            // Leave the iterator where it was: the whole page is read again next pass.
+            // The whole page is read again from the checkpoint (at least once).
             return Err(error);
         }
         // Only pages that carried events move the checkpoint: the checkpoint is an item of the
