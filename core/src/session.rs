@@ -292,6 +292,9 @@ pub enum SessionCommand {
     RequestPairingCode { phone: ChatId },
     /// Log the linked device out; the login and its snapshot are deleted.
     Logout,
+    /// Re-read the session now rather than at the next lease renewal: its desired state
+    /// changed (a stop). Only a hint; the stored session decides what the runner does.
+    Recheck,
 }
 
 /// What a runner reports about a session it holds; written only with a current lease epoch.

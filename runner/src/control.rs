@@ -1,4 +1,5 @@
-//! Session commands from the API (pairing code, logout), in two parts like the send jobs:
+//! Session commands from the API (pairing code, logout, re-read the session now), in two parts
+//! like the send jobs:
 //! [`handle_command`] runs one [`SessionCommand`] against the engine; [`control_loop`] owns the
 //! session's control queue. Unlike send jobs, commands run in any session state: a pairing
 //! code is asked for exactly while the session is not logged in.
@@ -102,5 +103,9 @@ pub(crate) async fn handle_command(
             Ok(())
         }
         SessionCommand::Logout => engine.logout().await,
+        SessionCommand::Recheck => {
+            ctx.recheck.notify_one();
+            Ok(())
+        }
     }
 }

@@ -151,7 +151,9 @@ impl SessionService {
     }
 
     /// Start (`Running`) or stop (`Stopped`): only the desired state changes here; a runner
-    /// acts on it.
+    /// acts on it. A stop of a session whose lease is live also tells the holder to re-read
+    /// the session at once ([`SessionCommand::Recheck`]), so the stop starts now, not at the
+    /// holder's next lease renewal; if that hint is lost, the renewal still finds the stop.
     #[tracing::instrument(skip_all, fields(session_id = %id, desired = desired.as_str()))]
     pub async fn set_desired(
         &self,
@@ -162,6 +164,12 @@ impl SessionService {
         who.require(Role::Operator)?;
         who.check_session(id)?;
         let updated = self.modify(id, |s| s.desired = desired).await?;
+        if desired == DesiredState::Stopped
+            && updated.lease.is_live(self.clock.now())
+            && let Err(error) = self.command(id, &SessionCommand::Recheck).await
+        {
+            tracing::warn!(%error, "the session's holder was not told of the stop; it finds it at its next lease renewal");
+        }
         let action = match desired {
             DesiredState::Running => "session.start",
             DesiredState::Stopped => "session.stop",

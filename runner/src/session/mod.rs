@@ -78,6 +78,8 @@ pub(crate) struct SessionCtx {
     /// send's `sent` write (with the WhatsApp id) is visible in the store, above all on a
     /// remote store; acks of recent sends are matched here, not by a store lookup.
     recent_sends: Mutex<RecentSends>,
+    /// Woken by a `Recheck` command: the supervisor re-reads the session (and renews) now.
+    pub recheck: tokio::sync::Notify,
 }
 
 /// A bounded map of the latest sends' keys (oldest dropped first).
@@ -145,6 +147,7 @@ impl SessionCtx {
             reached_ready: AtomicBool::new(false),
             pairing_phone: Mutex::new(None),
             recent_sends: Mutex::new(RecentSends::default()),
+            recheck: tokio::sync::Notify::new(),
             host,
             id,
             profile_dir,

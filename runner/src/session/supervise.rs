@@ -223,6 +223,12 @@ async fn drive(
                 // Browsers start helper processes as they go; keep the metrics' view current.
                 ctx.host.metrics.set_engine_pids(&ctx.id, engine.pids());
             }
+            // The API stopped the session: act now rather than at the next renewal.
+            () = ctx.recheck.notified() => {
+                if let Err(exit) = ctx.renew().await {
+                    break exit;
+                }
+            }
             event = events.recv() => match event {
                 None => break Exit::Ended(last_reason),
                 Some(event) => {

@@ -1,5 +1,6 @@
 //! Session commands from the API reach the runner through the control queue: a pairing code
-//! request while the session shows a QR, and a logout of a connected session.
+//! request while the session shows a QR, a logout of a connected session, and the re-read that
+//! makes a stop take effect before the next lease renewal.
 
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use openwa_core::auth::Principal;
 use openwa_core::id::ApiKeyId;
 use openwa_core::jid::ChatId;
 use openwa_core::services::{AuditLog, SessionService};
-use openwa_core::session::{Pacing, SessionStatus};
+use openwa_core::session::{DesiredState, Pacing, SessionStatus};
 use openwa_runner::engine::fake::{FakeEngine, FakeOptions};
 use openwa_runner::snapshot::snapshot_key;
 
@@ -139,4 +140,34 @@ async fn a_logout_without_a_runner_holding_the_session_is_a_conflict() {
     let id = env.session("s1", Pacing::default()).await;
     let err = service(&env).logout(&operator(), &id).await.unwrap_err();
     assert!(matches!(err, Error::Conflict { .. }), "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_through_the_service_reaches_the_holder_before_its_next_lease_renewal() {
+    let env = TestEnv::new();
+    let id = env.session("s1", Pacing::default()).await;
+    // A 60 s lease renews every 20 s: only the stop's re-read hint can make it quicker.
+    let config = openwa_runner::RunnerConfig {
+        lease_duration: Duration::from_secs(60),
+        ..env.config("r1")
+    };
+    let runner = env.start(config);
+    eventually(WAIT, "connected", || async {
+        env.get(&id).await.status == SessionStatus::Connected
+    })
+    .await;
+
+    let stopped_at = std::time::Instant::now();
+    service(&env)
+        .set_desired(&operator(), &id, DesiredState::Stopped)
+        .await
+        .unwrap();
+
+    eventually(Duration::from_secs(8), "stopped and released", || async {
+        let s = env.get(&id).await;
+        s.status == SessionStatus::Stopped && s.lease.owner.is_none()
+    })
+    .await;
+    println!("stop -> stopped: {:?}", stopped_at.elapsed());
+    runner.stop().await;
 }
