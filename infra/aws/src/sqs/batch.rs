@@ -7,7 +7,9 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, SendMessageBatchRequestEntry};
+use aws_sdk_sqs::types::{
+    BatchResultErrorEntry, DeleteMessageBatchRequestEntry, SendMessageBatchRequestEntry,
+};
 use openwa_core::error::{Error, Result};
 use openwa_core::ports::{NewJob, QueueName};
 
@@ -127,39 +129,24 @@ impl SqsJobQueue {
                 return entries.iter().map(|_| Err(err.clone())).collect();
             }
         };
-        let ok: HashSet<&str> = answer.successful().iter().map(|s| s.id()).collect();
-        let mut results: Vec<Result<()>> = (0..entries.len())
-            .map(|n| {
-                if ok.contains(n.to_string().as_str()) {
-                    Ok(())
+        entry_results(
+            entries.len(),
+            answer.successful().iter().map(|s| s.id()),
+            answer.failed(),
+            "SendMessageBatch: the entry was neither sent nor refused",
+            |failed| {
+                let why = format!(
+                    "SendMessageBatch: SQS refused the job ({}: {})",
+                    failed.code(),
+                    failed.message().unwrap_or_default()
+                );
+                if failed.sender_fault() {
+                    Error::invalid("job", why)
                 } else {
-                    Err(Error::unavailable(
-                        "SendMessageBatch: the entry was neither sent nor refused",
-                    ))
+                    Error::unavailable(why)
                 }
-            })
-            .collect();
-        for failed in answer.failed() {
-            let Some(slot) = failed
-                .id()
-                .parse::<usize>()
-                .ok()
-                .and_then(|n| results.get_mut(n))
-            else {
-                continue;
-            };
-            let why = format!(
-                "SendMessageBatch: SQS refused the job ({}: {})",
-                failed.code(),
-                failed.message().unwrap_or_default()
-            );
-            *slot = Err(if failed.sender_fault() {
-                Error::invalid("job", why)
-            } else {
-                Error::unavailable(why)
-            });
-        }
-        results
+            },
+        )
     }
 }
 
@@ -248,39 +235,55 @@ impl SqsJobQueue {
                 return receipts.iter().map(|_| Err(err.clone())).collect();
             }
         };
-        let ok: HashSet<&str> = answer.successful().iter().map(|s| s.id()).collect();
-        let mut results: Vec<Result<()>> = (0..receipts.len())
-            .map(|n| {
-                if ok.contains(n.to_string().as_str()) {
-                    Ok(())
-                } else {
-                    Err(Error::unavailable(
-                        "DeleteMessageBatch: the entry was neither deleted nor refused",
-                    ))
-                }
-            })
-            .collect();
-        for failed in answer.failed() {
-            let Some(slot) = failed
-                .id()
-                .parse::<usize>()
-                .ok()
-                .and_then(|n| results.get_mut(n))
-            else {
-                continue;
-            };
-            let code = failed.code();
-            *slot = Err(
+        entry_results(
+            receipts.len(),
+            answer.successful().iter().map(|s| s.id()),
+            answer.failed(),
+            "DeleteMessageBatch: the entry was neither deleted nor refused",
+            |failed| {
+                let code = failed.code();
                 if code.ends_with("ReceiptHandleIsInvalid") || code.ends_with("MessageNotInflight")
                 {
                     Error::conflict(format!("the receipt is stale: SQS answered {code}"))
                 } else {
                     Error::unavailable(format!("DeleteMessageBatch: SQS answered {code}"))
-                },
-            );
-        }
-        results
+                }
+            },
+        )
     }
+}
+
+/// One result per entry of a batch call whose entry ids are their indexes: `Ok` for the ids SQS
+/// reports successful, `refused(entry)` for those it reports failed, and `unanswered` for any it
+/// reports neither way.
+fn entry_results<'a>(
+    entries: usize,
+    successful: impl Iterator<Item = &'a str>,
+    failed: &[BatchResultErrorEntry],
+    unanswered: &str,
+    refused: impl Fn(&BatchResultErrorEntry) -> Error,
+) -> Vec<Result<()>> {
+    let ok: HashSet<&str> = successful.collect();
+    let mut results: Vec<Result<()>> = (0..entries)
+        .map(|n| {
+            if ok.contains(n.to_string().as_str()) {
+                Ok(())
+            } else {
+                Err(Error::unavailable(unanswered))
+            }
+        })
+        .collect();
+    for entry in failed {
+        if let Some(slot) = entry
+            .id()
+            .parse::<usize>()
+            .ok()
+            .and_then(|n| results.get_mut(n))
+        {
+            *slot = Err(refused(entry));
+        }
+    }
+    results
 }
 
 /// Splits entries into calls SQS accepts: at most [`MAX_SEND_BATCH`] entries and
