@@ -13,6 +13,7 @@
 //! default 200). moto is a Python emulator on the same two cores: absolute AWS figures are
 //! moto's, not AWS's; the call counts are exact.
 
+use openwa_aws::context::calls_between;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -49,14 +50,6 @@ impl Stack {
             .map(|c| c.snapshot())
             .unwrap_or_default()
     }
-}
-
-fn diff(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
-    after
-        .iter()
-        .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0)))
-        .filter(|(_, v)| *v > 0)
-        .collect()
 }
 
 fn per(counts: &BTreeMap<String, u64>, n: u64) -> String {
@@ -191,7 +184,7 @@ async fn run(stack: &Stack, n: u64, concurrency: u64, deliveries: u64) {
     drop(lat);
     let before = stack.calls();
     let (_, serial) = sends(&http, &base, &key, n.min(200), 1).await;
-    let serial_calls = diff(&before, &stack.calls());
+    let serial_calls = calls_between(&before, &stack.calls());
     let (rate, parallel) = sends(&http, &base, &key, n, concurrency).await;
     println!(
         "{:<9} send accept: 1 client p50 {:>6.2} ms p99 {:>6.2} ms | {concurrency} clients {:>7.0} sends/s p50 {:>6.2} ms p99 {:>6.2} ms",
@@ -298,8 +291,8 @@ async fn run(stack: &Stack, n: u64, concurrency: u64, deliveries: u64) {
     }
     let elapsed = start.elapsed();
     // Idle long polls keep calling ReceiveMessage; stop counting at the last delivery.
-    let during = diff(&before, &stack.calls());
-    let relayed = diff(&relay_before, &relay_calls());
+    let during = calls_between(&before, &stack.calls());
+    let relayed = calls_between(&relay_before, &relay_calls());
     let _ = stop_tx.send(true);
     let _ = fanout.await;
     let _ = deliver.await;

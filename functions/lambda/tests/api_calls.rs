@@ -4,6 +4,7 @@
 //! (`AwsContext::calls`) counts what the send cost. Call counts are deterministic, so they are
 //! asserted; the figure is printed too (`-- --nocapture`).
 
+use openwa_aws::context::calls_between;
 use std::collections::BTreeMap;
 
 use lambda_http::request::LambdaRequest;
@@ -16,14 +17,6 @@ use openwa_lambda::api::{config_from_lookup, service};
 use serde_json::{Value, json};
 
 type Calls = BTreeMap<String, u64>;
-
-fn diff(before: &Calls, after: &Calls) -> Calls {
-    after
-        .iter()
-        .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0)))
-        .filter(|(_, v)| *v > 0)
-        .collect()
-}
 
 /// The fixture's request (authorizer context: an operator allowed `sales`), as a text send.
 fn send_event(n: u32) -> Value {
@@ -75,7 +68,7 @@ async fn a_send_behind_the_authorizer_costs_three_aws_calls() {
     assert_eq!(first["statusCode"], 202, "{first}");
     let before = ctx.calls.snapshot();
     let second = invoke(send_event(2)).await;
-    let calls = diff(&before, &ctx.calls.snapshot());
+    let calls = calls_between(&before, &ctx.calls.snapshot());
 
     assert_eq!(second["statusCode"], 202, "{second}");
     println!("an accepted send behind the authorizer: {calls:?}");

@@ -7,6 +7,7 @@
 //! Not counted: the SQS receive and delete that Lambda's event source mapping does itself (the
 //! test receives the delivery jobs with the adapter, outside the counted window).
 
+use openwa_aws::context::calls_between;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,14 +25,6 @@ use openwa_fanout::Fanout;
 use openwa_lambda::sqs_event::failed_ids;
 
 type Calls = BTreeMap<String, u64>;
-
-fn diff(before: &Calls, after: &Calls) -> Calls {
-    after
-        .iter()
-        .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0)))
-        .filter(|(_, v)| *v > 0)
-        .collect()
-}
 
 fn total(calls: &Calls) -> u64 {
     calls.values().sum()
@@ -139,7 +132,7 @@ async fn one_batch(n: usize) -> (Calls, Calls) {
     let before = ctx.calls.snapshot();
     let response =
         openwa_lambda::fanout::handle(&fanout, backend.blobs.as_ref(), sqs_event(records)).await;
-    let fanout_calls = diff(&before, &ctx.calls.snapshot());
+    let fanout_calls = calls_between(&before, &ctx.calls.snapshot());
     assert!(failed_ids(&response).is_empty());
 
     let mut jobs = Vec::new();
@@ -166,7 +159,7 @@ async fn one_batch(n: usize) -> (Calls, Calls) {
     let response =
         openwa_lambda::deliver::handle(&deliverer, backend.blobs.as_ref(), sqs_event(records))
             .await;
-    let deliver_calls = diff(&before, &ctx.calls.snapshot());
+    let deliver_calls = calls_between(&before, &ctx.calls.snapshot());
     assert!(failed_ids(&response).is_empty());
 
     assert_eq!(

@@ -90,6 +90,19 @@ pub struct CallCounter {
     counts: Mutex<BTreeMap<String, u64>>,
 }
 
+/// The calls made between two [`CallCounter::snapshot`]s, by operation (operations with none
+/// left out).
+pub fn calls_between(
+    before: &BTreeMap<String, u64>,
+    after: &BTreeMap<String, u64>,
+) -> BTreeMap<String, u64> {
+    after
+        .iter()
+        .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0)))
+        .filter(|(_, v)| *v > 0)
+        .collect()
+}
+
 impl CallCounter {
     /// A copy of the counts so far.
     pub fn snapshot(&self) -> BTreeMap<String, u64> {
